@@ -116,6 +116,14 @@ def main() -> None:
         n = min(args.ocr_timing_pages, len(docs))
         res["ocr_timing"] = {"pages": n, "pages_per_s_wall": n / (time.perf_counter() - t),
                              "pages_per_cpu_s": n / (time.process_time() - c)}
+    hist = record.get("history") or []
+    if hist and isinstance(hist[0], list):   # an ensemble: each member's own dev figures after training
+        last = [h[-1] for h in hist]
+        res["ensemble_members"] = {
+            "members": len(last), "member_f1": [x.get("f1") for x in last],
+            "member_entity_f1": [x.get("entity_f1") for x in last],
+            "member_f1_mean": sum(x.get("f1", 0) for x in last) / len(last),
+            "member_entity_f1_mean": sum(x.get("entity_f1", 0) for x in last) / len(last)}
     res["train_seconds"] = record.get("train_seconds")
     res["train_command"] = record.get("command")
     res["anchors"] = {"linking_f1": {"LayoutXLM": 0.548, "LiLT": 0.628, "Layout2Graph": 0.770, "GeoLayoutLM": 0.894,
@@ -133,6 +141,10 @@ def main() -> None:
           + (f"   ablation {res['ablation_no_regions_no_edge_types']['f1_predicted_labels']:.3f}"
              if abl_path.exists() else ""))
     print(f"entity F1: {m['entity_f1']:.3f}")
+    if "ensemble_members" in res:
+        e = res["ensemble_members"]
+        print(f"ensemble of {e['members']}: single members' linking F1 mean {e['member_f1_mean']:.3f} "
+              f"{e['member_f1']}, entity F1 mean {e['member_entity_f1_mean']:.3f}")
     if "ocr_end_to_end" in res:
         o = res["ocr_end_to_end"]
         print(f"end to end from OCR ({o['ocr_forms']} forms): link F1 {o['ocr_link_f1']:.3f}  entity F1 "

@@ -125,6 +125,35 @@ def test_model_shapes_losses_and_decoding():
     assert sorted((q, a) for q, a, _ in dec) == [(0, 1), (2, 1)]
 
 
+def test_ensemble_averages_members_and_round_trips_its_state():
+    import copy
+
+    from graphmie.data.funsd import read_funsd
+    from graphmie.tasks.form import DEFAULT_CONFIG, FormModel, LABELS, Featurizer, make_graph
+
+    cfg = copy.deepcopy(DEFAULT_CONFIG)
+    cfg["model"].update(hidden=16, heads=2)
+    torch.manual_seed(0)
+    members = [FormModel(cfg) for _ in range(3)]
+    ens = FormModel.ensemble(members)
+    state = ens.state_dict()
+    assert {k.split(".")[1] for k in state} == {"0", "1", "2"} and all(k.startswith("members.") for k in state)
+    assert not any(k.startswith("members.") for k in members[0].state_dict())      # one model: plain keys
+    again = FormModel(cfg, state)
+    assert len(again.nets) == 3
+    doc = read_funsd(EXAMPLE / "registration_form.json")
+    feats = Featurizer(text="static")
+    data = make_graph(doc, feats, cfg["graph"])
+    n = len(doc.entities)
+    with torch.no_grad():
+        probs = [torch.softmax(m.net.entity_logits(m.net.encode(data.x, data.geo, data.edge_index,
+                                                                  data.edge_attr)[:n]), -1) for m in members]
+    mean = torch.stack(probs).mean(0)
+    out = again.run(doc, feats, data=data)
+    assert out["labels"] == [LABELS[i] for i in mean.argmax(-1).tolist()]
+    assert torch.allclose(torch.tensor(out["label_scores"]), mean.max(-1).values, atol=1e-5)
+
+
 def test_shipped_weights_predict_the_example_json():
     from graphmie.tasks.form import FormTask
 

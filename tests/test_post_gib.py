@@ -101,3 +101,23 @@ def test_topic_vocabulary_is_independent_of_hash_seed():
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in (1, 2, 3)}
     assert len(outs) == 1 and outs.pop().strip() == "['apple', 'bread', 'cheese', 'milk', 'v:lake']"
+
+
+def test_lora_post_model_saves_adapters_not_frozen_layers():
+    from transformers import BertConfig, BertModel
+
+    from graphmie.nn.mre_ise import PostREModel
+
+    bert = BertModel(BertConfig(hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64,
+                                vocab_size=50))
+    m = PostREModel(top_layers=bert.encoder.layer, hidden=32, n_labels=3, use_graph=False, use_topics=False,
+                    lora_layers=2, lora_rank=4)
+    state = m.trainable_state()
+    assert any(k.startswith("top.0.") and ".lora_a" in k for k in state)
+    assert not any(k.startswith(("top.0.", "top.1.")) and ".lora_" not in k for k in state)   # frozen: not saved
+    assert any(k.startswith("top.2.") for k in state)                                         # fully tuned
+    frozen = [n for n, p in m.named_parameters() if not p.requires_grad]
+    assert frozen and all(n.startswith(("top.0.", "top.1.")) for n in frozen)
+    h = torch.randn(2, 5, 32)
+    logits, _, _ = m(h, torch.ones(2, 5, dtype=torch.long), torch.tensor([0, 1]), torch.tensor([2, 3]))
+    assert logits.shape == (2, 3)

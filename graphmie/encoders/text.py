@@ -41,7 +41,7 @@ def load_backbone(model_path: str | None = None):
         raise GraphmieError("E001", path)
     tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
     model = AutoModel.from_pretrained(path, local_files_only=True)
-    return tok, model
+    return tok, model.float()      # fp16/bf16 checkpoints too: graphmie computes in float32
 
 
 class TextEncoder:

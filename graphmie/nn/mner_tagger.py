@@ -5,9 +5,10 @@ an image caption appended to the post lets a text encoder use the visual context
 backbone is the installed all-MiniLM-L6-v2 (uncased), so the casing the tokenizer throws away
 is put back as a learned *word-shape* embedding (lower / Title / UPPER / mixed / digit /
 @mention / #hashtag / punct / caption) added to the hidden states entering the first
-fine-tuned layer. The lower ``n_frozen`` layers stay frozen (their outputs can be cached, which
-makes training cheap on CPU); the top layers, the shape embedding and a linear BIO classifier
-are trained. Decoding is constrained Viterbi over the BIO label lattice (no ``O -> I-X``, no
+trained layer. The lower ``n_frozen`` layers stay frozen (their outputs can be cached, which
+makes training cheap on CPU) or, with ``lora_rank > 0``, get low-rank adapters
+(:mod:`graphmie.nn.lora`; then only the embeddings are cached); the top layers, the shape
+embedding and a linear BIO classifier are trained. Decoding is constrained Viterbi over the BIO label lattice (no ``O -> I-X``, no
 ``B-X -> I-Y``), i.e. the decoding step of a BERT-CRF with hard transitions.
 
 A groundability head (an MLP over the mean-pooled span state, the [CLS] state and the entity
@@ -50,12 +51,16 @@ def bio_labels(types: list[str]) -> list[str]:
 
 
 class MnerTagger(nn.Module):
-    def __init__(self, backbone, types: list[str], n_frozen: int = 4, dropout: float = 0.1):
+    def __init__(self, backbone, types: list[str], n_frozen: int = 4, dropout: float = 0.1, lora_rank: int = 0,
+                 lora_alpha: float | None = None):
         super().__init__()
         self.types = list(types)
         self.labels = bio_labels(self.types)
         self.backbone = backbone
         self.n_frozen = n_frozen
+        self.lora_rank = lora_rank
+        #: layers whose outputs do not change in training (cacheable): all frozen ones, or none with LoRA
+        self.n_cached = 0 if lora_rank else n_frozen
         hid = backbone.config.hidden_size
         self.shape_emb = nn.Embedding(len(SHAPES), hid)
         nn.init.normal_(self.shape_emb.weight, std=0.02)
@@ -68,13 +73,22 @@ class MnerTagger(nn.Module):
         for layer in self.backbone.encoder.layer[n_frozen:]:
             for p in layer.parameters():
                 p.requires_grad_(True)
+        if lora_rank:
+            from .lora import add_lora
+
+            for layer in self.backbone.encoder.layer[:n_frozen]:
+                add_lora(layer, lora_rank, lora_alpha)
 
     # --- state -----------------------------------------------------------------------------
     def trainable_state(self) -> dict[str, torch.Tensor]:
-        """The fine-tuned tensors only (top layers, shape embedding, classifier, groundability head)."""
-        return {k: v for k, v in self.state_dict().items()
-                if not k.startswith("backbone.") or any(k.startswith(f"backbone.encoder.layer.{i}.")
-                                                        for i in range(self.n_frozen, len(self.backbone.encoder.layer)))}
+        """The fine-tuned tensors only (top layers, LoRA adapters, shape embedding, classifier,
+        groundability head)."""
+        return {k: v for k, v in self.state_dict().items() if self.is_trainable_key(k)}
+
+    def is_trainable_key(self, k: str) -> bool:
+        return (not k.startswith("backbone.") or ".lora_" in k
+                or any(k.startswith(f"backbone.encoder.layer.{i}.")
+                       for i in range(self.n_frozen, len(self.backbone.encoder.layer))))
 
     # --- forward ---------------------------------------------------------------------------
     @staticmethod
@@ -83,17 +97,18 @@ class MnerTagger(nn.Module):
 
     @torch.no_grad()
     def lower(self, input_ids: torch.Tensor, mask: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
-        """Hidden states after the frozen layers (cacheable)."""
+        """Hidden states after the ``n_cached`` unchanging layers (cacheable)."""
         h = self.backbone.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
         ext = self._ext_mask(mask, h.dtype)
-        for layer in self.backbone.encoder.layer[:self.n_frozen]:
+        for layer in self.backbone.encoder.layer[:self.n_cached]:
             h = layer(h, attention_mask=ext)
         return h
 
     def upper(self, h: torch.Tensor, mask: torch.Tensor, shapes: torch.Tensor) -> torch.Tensor:
+        """The trained layers (LoRA-adapted and fully tuned); the word-shape embedding joins first."""
         h = h.float() + self.shape_emb(shapes)
         ext = self._ext_mask(mask, h.dtype)
-        for layer in self.backbone.encoder.layer[self.n_frozen:]:
+        for layer in self.backbone.encoder.layer[self.n_cached:]:
             h = layer(h, attention_mask=ext)
         return h
 
@@ -106,7 +121,7 @@ class MnerTagger(nn.Module):
             return torch.zeros(0)
         feats = []
         for b, s, e, t in spans:
-            onehot = torch.zeros(len(self.types))
+            onehot = torch.zeros(len(self.types), device=h_top.device)
             if t in self.types:
                 onehot[self.types.index(t)] = 1.0
             feats.append(torch.cat([h_top[b, s:e].mean(0), h_top[b, 0], onehot]))

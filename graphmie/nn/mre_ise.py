@@ -3,8 +3,9 @@ Exploiting"), on MiniLM.
 
 * **Entity pair** from the fine-tuned MiniLM: the post is marked ``< head > ... [ tail ]`` and the image
   description appended as the second segment; the hidden states of the two opening markers are the
-  head/tail representations. The bottom layers of MiniLM stay frozen (so their outputs can be cached);
-  the top ``finetune_layers`` are fine-tuned.
+  head/tail representations. The top ``finetune_layers`` are fine-tuned; the bottom layers stay frozen
+  (so their outputs can be cached) or, with ``lora_rank > 0``, are adapted by LoRA
+  (:mod:`graphmie.nn.lora`).
 * **Cross-modal graph** (``scene_graphs.crossmodal``) encoded by a masked GAT: attention messages
   multiplied by the GIB edge masks, node features by the GIB node masks (``graphmie.nn.gib``).
 * **Readout**: pair-conditioned attention pooling + mean of the head and tail nodes, squeezed through a
@@ -64,10 +65,20 @@ class PostREModel(nn.Module):
     def __init__(self, backbone_config=None, top_layers=None, n_labels: int = 23, hidden: int = 384,
                  gnn_dim: int = 128, gnn_layers: int = 2, z_dim: int = 64, use_graph: bool = True,
                  use_gib: bool = True, use_topics: bool = True, vocab_size: int = 0, n_topics: int = 16,
-                 tau: float = 0.5, prior: float = 0.7, dropout: float = 0.1):
+                 tau: float = 0.5, prior: float = 0.7, dropout: float = 0.1, lora_layers: int = 0,
+                 lora_rank: int = 0, lora_alpha: float | None = None):
         super().__init__()
         self.use_graph, self.use_gib, self.use_topics = use_graph, use_gib, use_topics and vocab_size > 0
         self.top = nn.ModuleList(copy.deepcopy(list(top_layers))) if top_layers is not None else nn.ModuleList()
+        # the first `lora_layers` encoder layers stay frozen and get low-rank adapters
+        self.lora_layers = lora_layers if lora_rank else 0
+        if self.lora_layers:
+            from .lora import add_lora
+
+            for layer in self.top[:self.lora_layers]:
+                for p in layer.parameters():
+                    p.requires_grad_(False)
+                add_lora(layer, lora_rank, lora_alpha)
         self.drop = nn.Dropout(dropout)
         feat = 2 * hidden
         if use_graph:
@@ -87,6 +98,13 @@ class PostREModel(nn.Module):
             feat += n_topics + 64
         self.classifier = nn.Sequential(nn.Linear(feat, hidden), nn.GELU(), nn.Dropout(dropout),
                                         nn.Linear(hidden, n_labels))
+
+    def is_trainable_key(self, k: str) -> bool:
+        """Saved tensors: everything but the frozen weights of LoRA-adapted layers."""
+        return not any(k.startswith(f"top.{i}.") for i in range(self.lora_layers)) or ".lora_" in k
+
+    def trainable_state(self) -> dict:
+        return {k: v for k, v in self.state_dict().items() if self.is_trainable_key(k)}
 
     def encode_top(self, hidden, mask):
         ext = extended_mask(mask, hidden.dtype)
@@ -109,12 +127,12 @@ class PostREModel(nn.Module):
             x = layer(x, ei, ea, edge_mask)
         B = pair.size(0)
         att = pyg_softmax(self.pool_att(torch.cat([x, p[batch]], -1)).squeeze(-1), batch, num_nodes=x.size(0))
-        pooled = torch.zeros(B, x.size(1), dtype=x.dtype).index_add_(0, batch, x * att.unsqueeze(-1))
+        pooled = x.new_zeros(B, x.size(1)).index_add_(0, batch, x * att.unsqueeze(-1))
         roles = []
         for k in range(2):
             w = g["role"][:, k:k + 1]
-            s = torch.zeros(B, x.size(1), dtype=x.dtype).index_add_(0, batch, x * w)
-            c = torch.zeros(B, 1, dtype=x.dtype).index_add_(0, batch, w)
+            s = x.new_zeros(B, x.size(1)).index_add_(0, batch, x * w)
+            c = x.new_zeros(B, 1).index_add_(0, batch, w)
             roles.append(s / c.clamp(min=1))
         h = torch.cat([pooled] + roles, -1)
         if self.use_gib:
@@ -127,7 +145,7 @@ class PostREModel(nn.Module):
     def forward(self, hidden, mask, head_pos, tail_pos, graph=None, bow=None):
         """hidden: [B, L, H] outputs of the frozen bottom layers. Returns (logits, aux losses dict, masks)."""
         h = self.encode_top(hidden, mask)
-        ar = torch.arange(h.size(0))
+        ar = torch.arange(h.size(0), device=h.device)
         pair = torch.cat([h[ar, head_pos], h[ar, tail_pos]], -1)
         feats = [self.drop(pair)]
         aux = {}

@@ -40,8 +40,9 @@ def build_model(cfg: dict):
     from ..nn.mner_tagger import MnerTagger
 
     tok, bert = load_backbone()
-    model = MnerTagger(bert, cfg["types"]["types"], n_frozen=cfg["model"]["n_frozen"],
-                       dropout=cfg["model"]["dropout"])
+    m = cfg["model"]
+    model = MnerTagger(bert, cfg["types"]["types"], n_frozen=m["n_frozen"], dropout=m["dropout"],
+                       lora_rank=int(m.get("lora_rank", 0)), lora_alpha=m.get("lora_alpha"))
     return tok, model
 
 
@@ -74,8 +75,9 @@ class EntityTask(Task):
         nval = int(cfg["data"]["val_tweets"])
         val, train = tweets[:nval], tweets[nval:]
         tok, model = build_model(cfg)
+        model.to(tr.get("device", "cpu"))
         cap, ml = cfg["data"]["caption"], cfg["model"]["max_length"]
-        key = f"{cap}-{ml}-{cfg['model']['n_frozen']}"
+        key = f"{cap}-{ml}-{model.n_cached}"
         items, val_items = encode_tweets(tok, train, cap, ml), encode_tweets(tok, val, cap, ml)
         states, val_states = lower_states(model, items, key), lower_states(model, val_items, key)
         out_dir = Path(out_dir)
@@ -90,13 +92,14 @@ class EntityTask(Task):
         res = train_tagger(model, items, states, val_items, val_states, epochs=tr["epochs"],
                            batch_size=tr["batch_size"], lr=tr["lr"], head_lr=tr["head_lr"],
                            ground_weight=tr["ground_weight"], seed=tr["seed"],
-                           log=lambda s: print(s, flush=True), on_best=on_best)
+                           log=lambda s: print(s, flush=True), on_best=on_best, device=tr.get("device", "cpu"))
         train_s = time.time() - t0
         dev_split = read_split(root, cfg["data"]["eval_split"])
         dev_tweets = dev_split.tweets[:int(cfg["data"]["limit"])] if cfg["data"].get("limit") else dev_split.tweets
         dev_items = encode_tweets(tok, dev_tweets, cap, ml)
         dev = evaluate_items(model, dev_items, lower_states(model, dev_items, key),
                              cfg["grounding"]["threshold"])
+        model.to("cpu")
         save_weights(model.trainable_state(), out_dir / "entity_mner.safetensors", half=True, metadata=meta)
         metrics = {"dev_" + k: v for k, v in dev.items()}
         metrics.update(best_epoch=res["best_epoch"], train_seconds=round(train_s, 1),
@@ -119,7 +122,7 @@ class EntityTask(Task):
         tweets = ds.tweets[:limit] if limit else ds.tweets
         cap, ml = options.get("caption", cfg["data"]["caption"]), cfg["model"]["max_length"]
         items = encode_tweets(self.tokenizer, tweets, cap, ml)
-        states = lower_states(self.model, items, key=f"{cap}-{ml}-{cfg['model']['n_frozen']}")
+        states = lower_states(self.model, items, key=f"{cap}-{ml}-{self.model.n_cached}")
         m = evaluate_items(self.model, items, states, float(options.get("threshold", cfg["grounding"]["threshold"])))
         # majority baseline for groundability: the majority class of the training split when present
         ref = ds
@@ -177,10 +180,8 @@ class EntityTask(Task):
         self.cfg = _cfg(cfg)
         self.tokenizer, self.model = build_model(self.cfg)
         missing, unexpected = self.model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
-        lower = [k for k in missing if not k.startswith("backbone.")
-                 or not any(k.startswith(f"backbone.encoder.layer.{i}.")
-                            for i in range(self.cfg["model"]["n_frozen"], 99))]
-        bad = [k for k in missing if k not in lower or not k.startswith("backbone.")] + list(unexpected)
+        # the frozen backbone comes from the installed MiniLM; every trained tensor must be in the file
+        bad = [k for k in missing if self.model.is_trainable_key(k)] + list(unexpected)
         if bad:
             raise GraphmieError("E010", path, detail=f"weights do not fit the model: {bad[:3]}")
         self.model.eval()

@@ -47,6 +47,7 @@ def lower_states(model: MnerTagger, items: list[dict], key: str | None = None, b
         if path.exists():
             return torch.load(path, weights_only=True)
     model.eval()
+    device = next(model.parameters()).device
     order = sorted(range(len(items)), key=lambda i: len(items[i]["input_ids"]))
     res: list[torch.Tensor | None] = [None] * len(items)
     rng = range(0, len(order), batch_size)
@@ -56,8 +57,8 @@ def lower_states(model: MnerTagger, items: list[dict], key: str | None = None, b
         rng = tqdm(rng, desc="frozen layers", unit="batch", file=sys.stderr)
     for i in rng:
         idx = order[i:i + batch_size]
-        b = pad_batch([items[j] for j in idx])
-        h = model.lower(b["input_ids"], b["mask"], b["token_type_ids"])
+        b = {k: v.to(device) for k, v in pad_batch([items[j] for j in idx]).items()}
+        h = model.lower(b["input_ids"], b["mask"], b["token_type_ids"]).cpu()
         for r, j in enumerate(idx):
             res[j] = h[r, :len(items[j]["input_ids"])].half().clone()
     if path:
@@ -66,18 +67,18 @@ def lower_states(model: MnerTagger, items: list[dict], key: str | None = None, b
     return res
 
 
-def _batch(items, states, idx):
+def _batch(items, states, idx, device="cpu"):
     b = pad_batch([items[j] for j in idx])
     L = b["input_ids"].shape[1]
     h = torch.zeros(len(idx), L, states[idx[0]].shape[-1])
     for r, j in enumerate(idx):
         h[r, :states[j].shape[0]] = states[j].float()
-    return b, h
+    return {k: v.to(device) for k, v in b.items()}, h.to(device)
 
 
 def _word_emissions(model, h_top, items, idx):
     """Per item: log-probs [n_words, n_labels] at each word's first subword (words cut off -> 'O')."""
-    em = model.emissions(h_top)
+    em = model.emissions(h_top).float().cpu()
     out = []
     for r, j in enumerate(idx):
         first = items[j]["first"]
@@ -101,10 +102,12 @@ def _subword_span(item, s, e):
 def train_tagger(model: MnerTagger, items: list[dict], states: list[torch.Tensor], val_items: list[dict],
                  val_states: list[torch.Tensor], epochs: int = 5, batch_size: int = 16, lr: float = 5e-5,
                  head_lr: float = 1e-3, ground_weight: float = 0.5, seed: int = 13, log=print,
-                 on_best=None) -> dict:
-    """Joint BIO tagging (token NLL) + groundability (BCE on gold spans). Keeps the best epoch on val."""
+                 on_best=None, device: str = "cpu") -> dict:
+    """Joint BIO tagging (token NLL) + groundability (BCE on gold spans). Keeps the best epoch on val.
+    ``device``: where to train ("cpu", or "cuda" on a machine with a GPU)."""
     rng = random.Random(seed)
     torch.manual_seed(seed)
+    model.to(device)
     label_ix = {l: i for i, l in enumerate(model.labels)}
     top = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("backbone.")]
     head = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("backbone.")]
@@ -122,7 +125,7 @@ def train_tagger(model: MnerTagger, items: list[dict], states: list[torch.Tensor
         rng.shuffle(batches)
         t0, tot = time.time(), 0.0
         for idx in batches:
-            b, h = _batch(items, states, idx)
+            b, h = _batch(items, states, idx, device)
             h_top = model.upper(h, b["mask"], b["shapes"])
             em = model.emissions(h_top)
             tgt = torch.full(b["input_ids"].shape, -100, dtype=torch.long)
@@ -138,9 +141,11 @@ def train_tagger(model: MnerTagger, items: list[dict], states: list[torch.Tensor
                     if sw:
                         spans.append((r, sw[0], sw[1], ge.type))
                         glabels.append(float(ge.groundable))
-            loss = nn.functional.nll_loss(em.reshape(-1, em.shape[-1]), tgt.reshape(-1), ignore_index=-100)
+            loss = nn.functional.nll_loss(em.reshape(-1, em.shape[-1]), tgt.to(device).reshape(-1),
+                                          ignore_index=-100)
             if spans:
-                loss = loss + ground_weight * bce(model.ground_logits(h_top, spans), torch.tensor(glabels))
+                loss = loss + ground_weight * bce(model.ground_logits(h_top, spans),
+                                                  torch.tensor(glabels, device=h_top.device))
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -172,7 +177,7 @@ def predict_items(model: MnerTagger, items: list[dict], states: list[torch.Tenso
     order = sorted(range(len(items)), key=lambda i: len(items[i]["input_ids"]))
     for i in range(0, len(order), batch_size):
         idx = order[i:i + batch_size]
-        b, h = _batch(items, states, idx)
+        b, h = _batch(items, states, idx, next(model.parameters()).device)
         h_top = model.upper(h, b["mask"], b["shapes"])
         ems = _word_emissions(model, h_top, items, idx)
         for r, j in enumerate(idx):

@@ -203,37 +203,60 @@ def make_sample(doc: Document, feats: Featurizer, gcfg: dict) -> Sample:
 
 # --- the model wrapper -----------------------------------------------------------------------
 class FormModel:
-    """A trained :class:`FormRE2` with its graph/decoding settings; runs one page."""
+    """A trained :class:`FormRE2`, or an ensemble of them (members trained from different seeds,
+    probabilities averaged), with its graph/decoding settings; runs one page."""
 
-    def __init__(self, cfg: dict, state: dict | None = None):
+    def __init__(self, cfg: dict, state: dict | None = None, members: int = 1):
         from layout.graph import EDGE_DIM, GEO_DIM
         from layout.linking import PAIR_DIM
 
         from ..nn.form_re2 import FormRE2
 
         self.cfg = cfg
-        self.net = FormRE2(in_dim=384 + SHAPE_DIM + INK_DIM, geo_dim=GEO_DIM, edge_dim=EDGE_DIM, pair_dim=PAIR_DIM,
-                           **cfg["model"])
+        if state is not None and any(k.startswith("members.") for k in state):
+            members = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("members."))
+        self.nets = [FormRE2(in_dim=384 + SHAPE_DIM + INK_DIM, geo_dim=GEO_DIM, edge_dim=EDGE_DIM,
+                             pair_dim=PAIR_DIM, **cfg["model"]) for _ in range(members)]
         if state is not None:
-            self.net.load_state_dict({k: v.float() for k, v in state.items()})
-        self.net.eval()
+            for i, net in enumerate(self.nets):
+                prefix = f"members.{i}." if members > 1 else ""
+                net.load_state_dict({k[len(prefix):]: v.float() for k, v in state.items() if k.startswith(prefix)})
+        for net in self.nets:
+            net.eval()
+
+    @property
+    def net(self):
+        """The single network (training trains one member at a time)."""
+        return self.nets[0]
+
+    @classmethod
+    def ensemble(cls, models: list["FormModel"]) -> "FormModel":
+        out = cls(models[0].cfg)
+        out.nets = [m.net for m in models]
+        return out
+
+    def state_dict(self) -> dict:
+        if len(self.nets) == 1:
+            return self.net.state_dict()
+        return {f"members.{i}.{k}": v for i, net in enumerate(self.nets) for k, v in net.state_dict().items()}
 
     @torch.inference_mode()
     def run(self, doc: Document, feats: Featurizer, gold_labels: bool = False, data=None) -> dict:
         from ..nn.form_re2 import constrained_decode
 
         data = data if data is not None else make_graph(doc, feats, self.cfg["graph"])
-        h = self.net.encode(data.x, data.geo, data.edge_index, data.edge_attr)
         n = len(doc.entities)
-        probs = torch.softmax(self.net.entity_logits(h[:n]), -1)
+        hs = [net.encode(data.x, data.geo, data.edge_index, data.edge_attr) for net in self.nets]
+        probs = torch.stack([torch.softmax(net.entity_logits(h[:n]), -1) for net, h in zip(self.nets, hs)]).mean(0)
         conf, pred = probs.max(-1)
         labels = [e.label for e in doc.entities] if gold_labels else [LABELS[i] for i in pred.tolist()]
         pairs, px = pair_inputs(doc, labels, self.cfg["graph"]["candidates_k"])
         links = []
         if pairs:
-            p = torch.sigmoid(self.net.link_logits(h, torch.tensor(pairs), px)).tolist()
+            pt = torch.tensor(pairs)
+            p = torch.stack([torch.sigmoid(net.link_logits(h, pt, px)) for net, h in zip(self.nets, hs)]).mean(0)
             d = self.cfg["decode"]
-            links = constrained_decode(pairs, p, d["threshold"], d["second_threshold"], d["constrained"])
+            links = constrained_decode(pairs, p.tolist(), d["threshold"], d["second_threshold"], d["constrained"])
         return {"labels": labels, "label_scores": conf.tolist(), "links": links, "data": data}
 
 
@@ -417,7 +440,16 @@ class FormTask(Task):
         samples = {d.id: make_sample(d, feats, cfg["graph"]) for d in docs}
         tr = [samples[i] for i in train_ids]
         dv = [samples[i] for i in dev_ids]
-        model, info = train_model(cfg, tr, dv, feats, log=lambda s: print(s, file=sys.stderr))
+        # an ensemble of `training.ensemble` members, trained from seeds seed, seed+1, ...
+        members, info = [], {"train_seconds": 0.0, "history": []}
+        for k in range(int(cfg["training"].get("ensemble", 1))):
+            mcfg = copy.deepcopy(cfg)
+            mcfg["training"]["seed"] = cfg["training"].get("seed", 0) + k
+            m, inf = train_model(mcfg, tr, dv, feats, log=lambda s: print(s, file=sys.stderr))
+            members.append(m)
+            info["train_seconds"] += inf["train_seconds"]
+            info["history"].append(inf["history"])
+        model = FormModel.ensemble(members)
         metrics = score_samples(model, dv, feats)
         out_dir = Path(out_dir)
         record = {"model": MODEL_NAME, "version": __version__, "config": {k: cfg[k] for k in cfg if k != "meta"},
@@ -426,12 +458,13 @@ class FormTask(Task):
                   "command": f"python3 -m graphmie train {cfg.get('meta', {}).get('config_path', 'configs/form_re2.toml')}"
                              + (" --set output.ship=true" if cfg.get("output", {}).get("ship") else ""),
                   "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                  "train_seconds": info["train_seconds"], "history": info["history"], "dev_metrics": metrics}
+                  "train_seconds": round(info["train_seconds"], 1), "members": len(members),
+                  "history": info["history"] if len(members) > 1 else info["history"][0], "dev_metrics": metrics}
         targets = [out_dir / "model.safetensors"]
         if cfg.get("output", {}).get("ship"):
             targets.append(WEIGHTS_DIR / f"{cfg['output'].get('name', 'form_re2')}.safetensors")
         for t in targets:
-            save_weights(model.net.state_dict(), t, half=True, metadata={"model": MODEL_NAME})
+            save_weights(model.state_dict(), t, half=True, metadata={"model": MODEL_NAME})
             atomic_write_text(t.with_suffix(".json"), json.dumps(record, indent=2))
         from ..config import save_run_record
 

@@ -37,11 +37,11 @@ ARG_LABELS = {"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "PRODUCT", "EVENT", 
 DEFAULTS = {
     "data": {"dir": "../shared/data/mnre", "train_split": "train", "dev_split": "val", "caption_source": "llavanext",
              "limit": 0, "dev_limit": 0},
-    "model": {"finetune_layers": 2, "max_length": 128, "use_caption": True, "use_graph": True, "use_gib": True,
+    "model": {"finetune_layers": 2, "lora_rank": 0, "lora_alpha": 16.0, "max_length": 128, "use_caption": True, "use_graph": True, "use_gib": True,
               "use_topics": True, "gnn_dim": 128, "gnn_layers": 2, "z_dim": 64, "n_topics": 16, "tau": 0.5,
               "prior": 0.7, "dropout": 0.1, "similarity_threshold": 0.55, "max_regions": 10},
     "training": {"epochs": 3, "batch_size": 32, "lr_encoder": 5e-5, "lr_head": 1e-3, "gib_weight": 0.01,
-                 "topic_weight": 0.05, "seed": 13, "threads": 1, "warmup": 0.06, "init_from": ""},
+                 "topic_weight": 0.05, "seed": 13, "threads": 1, "warmup": 0.06, "init_from": "", "device": "cpu"},
 }
 
 
@@ -61,15 +61,19 @@ def resolve(config: dict | None) -> dict:
 # encoder inputs
 # ------------------------------------------------------------------------------------------------
 class BottomEncoder:
-    """Tokenizer + the frozen bottom layers of MiniLM (their outputs are what training caches)."""
+    """Tokenizer + the frozen bottom layers of MiniLM (their outputs are what training caches).
 
-    def __init__(self, finetune_layers: int, max_length: int = 128):
+    With ``lora_rank > 0`` no layer is frozen: the bottom layers get LoRA adapters and join the
+    trained part (:class:`graphmie.nn.mre_ise.PostREModel`), and only the embeddings are cached."""
+
+    def __init__(self, finetune_layers: int, max_length: int = 128, lora_rank: int = 0):
         from ..encoders.text import load_backbone
 
         self.tok, self.backbone = load_backbone()
         self.backbone.eval()
         n = len(self.backbone.encoder.layer)
-        self.n_bottom = n - finetune_layers
+        self.n_lora = (n - finetune_layers) if lora_rank else 0
+        self.n_bottom = 0 if lora_rank else n - finetune_layers
         self.max_length = max_length
 
     def top_layers(self):
@@ -117,11 +121,12 @@ class BottomEncoder:
             if b.get("token_type_ids") is not None:
                 tt[i, :n] = torch.tensor(b["token_type_ids"])
             mask[i, :n] = 1
-        h = self.backbone.embeddings(input_ids=ids, token_type_ids=tt)
-        ext = extended_mask(mask, h.dtype)
+        dev = self.backbone.embeddings.word_embeddings.weight.device
+        h = self.backbone.embeddings(input_ids=ids.to(dev), token_type_ids=tt.to(dev))
+        ext = extended_mask(mask.to(dev), h.dtype)
         for layer in self.backbone.encoder.layer[:self.n_bottom]:
             h = layer(h, ext)
-        return h, mask
+        return h.cpu(), mask
 
     def bottom_list(self, items: list[dict], batch_size: int = 64, desc: str = "encoding") -> list[torch.Tensor]:
         order = sorted(range(len(items)), key=lambda i: len(items[i]["input_ids"]))
@@ -255,7 +260,7 @@ def prepare_samples(samples, enc: BottomEncoder, mcfg: dict, vocab_index: Option
                     [s.relation for s in samples], samples)
 
 
-def make_batch(p: Prepared, idx: list[int], model) -> dict:
+def make_batch(p: Prepared, idx: list[int], model, device="cpu") -> dict:
     H = p.hidden[idx[0]].size(-1)
     L = max(p.hidden[i].size(0) for i in idx)
     hidden = torch.zeros(len(idx), L, H)
@@ -270,6 +275,9 @@ def make_batch(p: Prepared, idx: list[int], model) -> dict:
         b["graph"] = collate_graphs([p.graphs[i] for i in idx])
     if model.use_topics:
         b["bow"] = model.ntm.bow([p.bows[i] for i in idx])
+    if str(device) != "cpu":
+        b = {k: ({kk: vv.to(device) for kk, vv in v.items()} if isinstance(v, dict) else v.to(device))
+             for k, v in b.items()}
     return b
 
 
@@ -277,7 +285,8 @@ def build_model(cfg: dict, enc: BottomEncoder, n_labels: int, vocab_size: int):
     from ..nn.mre_ise import PostREModel
 
     m = cfg["model"]
-    return PostREModel(top_layers=enc.top_layers(), n_labels=n_labels, gnn_dim=m["gnn_dim"],
+    return PostREModel(top_layers=enc.top_layers(), lora_layers=enc.n_lora, lora_rank=m["lora_rank"],
+                       lora_alpha=m["lora_alpha"], n_labels=n_labels, gnn_dim=m["gnn_dim"],
                        gnn_layers=m["gnn_layers"], z_dim=m["z_dim"], use_graph=m["use_graph"], use_gib=m["use_gib"],
                        use_topics=m["use_topics"], vocab_size=vocab_size if m["use_topics"] else 0,
                        n_topics=m["n_topics"], tau=m["tau"], prior=m["prior"], dropout=m["dropout"])
@@ -289,11 +298,12 @@ def predict_prepared(model, p: Prepared, labels: list[str], batch_size: int = 12
     preds, scores = [], []
     order = sorted(range(len(p.labels)), key=lambda i: p.hidden[i].size(0))
     out = {}
+    device = next(model.parameters()).device
     for s in range(0, len(order), batch_size):
         idx = order[s:s + batch_size]
-        b = make_batch(p, idx, model)
+        b = make_batch(p, idx, model, device)
         logits, _, _ = model(b["hidden"], b["mask"], b["head_pos"], b["tail_pos"], b.get("graph"), b.get("bow"))
-        prob = torch.softmax(logits, -1)
+        prob = torch.softmax(logits.float(), -1).cpu()
         sc, k = prob.max(-1)
         for j, i in enumerate(idx):
             out[i] = (labels[int(k[j])], float(sc[j]))
@@ -318,14 +328,12 @@ def train_model(cfg: dict, train_p: Prepared, labels: list[str], enc: BottomEnco
             src = src / "post_mre_ise.safetensors"
         if not src.exists():
             raise GraphmieError("E001", src)
-        state = {k: v.float() if v.is_floating_point() else v for k, v in load_weights(src).items()}
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as e:
-            raise GraphmieError("E010", src, detail=str(e).splitlines()[0]) from None
+        load_trained(model, src)
+    device = t["device"]
+    model.to(device)
     lab_index = {l: i for i, l in enumerate(labels)}
-    y_all = torch.tensor([lab_index[l] for l in train_p.labels])
-    enc_params = [p for n, p in model.named_parameters() if n.startswith("top.")]
+    y_all = torch.tensor([lab_index[l] for l in train_p.labels], device=device)
+    enc_params = [p for n, p in model.named_parameters() if n.startswith("top.") and p.requires_grad]
     head_params = [p for n, p in model.named_parameters() if not n.startswith("top.")]
     opt = torch.optim.AdamW([{"params": enc_params, "lr": t["lr_encoder"]},
                              {"params": head_params, "lr": t["lr_head"]}], weight_decay=0.01)
@@ -351,7 +359,7 @@ def train_model(cfg: dict, train_p: Prepared, labels: list[str], enc: BottomEnco
         tot = 0.0
         bar = tqdm(batches, desc=f"epoch {ep + 1}/{t['epochs']}", unit="batch", disable=not progress)
         for bi in bar:
-            b = make_batch(train_p, bi, model)
+            b = make_batch(train_p, bi, model, device)
             logits, aux, _ = model(b["hidden"], b["mask"], b["head_pos"], b["tail_pos"], b.get("graph"), b.get("bow"))
             loss = torch.nn.functional.cross_entropy(logits, y_all[bi])
             if "gib" in aux:
@@ -373,9 +381,21 @@ def train_model(cfg: dict, train_p: Prepared, labels: list[str], enc: BottomEnco
 # ------------------------------------------------------------------------------------------------
 # saving / loading
 # ------------------------------------------------------------------------------------------------
+def load_trained(model, path: Path) -> None:
+    """Load saved trained tensors (the frozen ones come from the installed MiniLM)."""
+    state = {k: v.float() if v.is_floating_point() else v for k, v in load_weights(path).items()}
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:
+        raise GraphmieError("E010", path, detail=str(e).splitlines()[0]) from None
+    bad = [k for k in missing if model.is_trainable_key(k)] + list(unexpected)
+    if bad:
+        raise GraphmieError("E010", path, detail=f"weights do not fit the model: {bad[:3]}")
+
+
 def save_checkpoint(model, cfg: dict, labels: list[str], vocab: list[str], path: Path, info: dict) -> None:
     path = Path(path)
-    save_weights(model.state_dict(), path, half=True, metadata={"format": "graphmie.post.mre_ise/1"})
+    save_weights(model.trainable_state(), path, half=True, metadata={"format": "graphmie.post.mre_ise/1"})
     meta = {"model": MODEL_NAME, "version": "1", "config": cfg, "labels": labels, "vocab": vocab, **info}
     atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2, default=str))
 
@@ -391,13 +411,9 @@ def load_checkpoint(path: Path | None):
         raise GraphmieError("E010", path, detail=f"no {meta_path.name} beside the weights")
     meta = read_json(meta_path)
     cfg = resolve(meta.get("config"))
-    enc = BottomEncoder(cfg["model"]["finetune_layers"], cfg["model"]["max_length"])
+    enc = BottomEncoder(cfg["model"]["finetune_layers"], cfg["model"]["max_length"], cfg["model"]["lora_rank"])
     model = build_model(cfg, enc, len(meta["labels"]), len(meta.get("vocab", [])))
-    state = {k: v.float() if v.is_floating_point() else v for k, v in load_weights(path).items()}
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
-        raise GraphmieError("E010", path, detail=str(e).splitlines()[0]) from None
+    load_trained(model, path)
     model.eval()
     return model, enc, cfg, meta
 
@@ -431,7 +447,8 @@ class PostTask(Task):
         dev, dev_skipped = load_split(data_dir, d["dev_split"], d["caption_source"], limit=d["dev_limit"] or None)
         vocab = build_vocab([s.text for s in train], [s.caption for s in train]) if cfg["model"]["use_topics"] else []
         vindex = {w: i for i, w in enumerate(vocab)}
-        enc = BottomEncoder(cfg["model"]["finetune_layers"], cfg["model"]["max_length"])
+        enc = BottomEncoder(cfg["model"]["finetune_layers"], cfg["model"]["max_length"], cfg["model"]["lora_rank"])
+        enc.backbone.to(cfg["training"]["device"])
         tag = f"{data_dir.resolve()}|{d['caption_source']}"
         train_p = prepare_samples(train, enc, cfg["model"], vindex, cache_tag=f"{tag}|{d['train_split']}", progress=progress)
         dev_p = prepare_samples(dev, enc, cfg["model"], vindex, cache_tag=f"{tag}|{d['dev_split']}", progress=progress)
