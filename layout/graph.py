@@ -25,7 +25,8 @@ import torch
 
 from graphmie.document import Box
 
-from .geometry import ALIGNMENTS, DIST_BUCKETS, SECTORS, alignment, distance_bucket, median_height, sector
+from .geometry import (ALIGNMENTS, DIST_BUCKETS, DIST_EDGES, SECTORS, alignment, distance_bucket, median_height,
+                       sector)
 from .regions import analyse
 
 NODE_TYPES = ("entity", "line", "block", "table")
@@ -72,8 +73,9 @@ def edge_type(a: Box, b: Box, unit: float, contain: int = 0) -> dict:
             "alignment": alignment(a, b, tol=0.5 * unit), "contain": contain}
 
 
-def edge_vector(a: Box, b: Box, unit: float, contain: int = 0) -> list[float]:
-    t = edge_type(a, b, unit, contain)
+def edge_vector(a: Box, b: Box, unit: float, contain: int = 0, t: dict | None = None) -> list[float]:
+    """The feature vector of the edge a -> b (``t``: its :func:`edge_type`, when already computed)."""
+    t = t or edge_type(a, b, unit, contain)
     v = [0.0] * EDGE_DIM
     v[t["sector"]] = 1.0
     o = len(SECTORS)
@@ -91,6 +93,41 @@ def edge_vector(a: Box, b: Box, unit: float, contain: int = 0) -> list[float]:
     gy = max(0.0, max(a.y0, b.y0) - min(a.y1, b.y1))
     v[o + 2] = math.log1p(math.hypot(gx, gy) / unit) / 4
     return v
+
+
+def edge_arrays(arr: np.ndarray, src: np.ndarray, dst: np.ndarray, contain: np.ndarray, unit: float):
+    """:func:`edge_vector` for many edges at once (the same values): ``arr`` node boxes ``[N, 4]``;
+    returns ``(features [E, EDGE_DIM], sector [E], distance bucket [E])``."""
+    a, b = arr[src], arr[dst]
+    E = len(src)
+    ca, cb = (a[:, :2] + a[:, 2:]) / 2, (b[:, :2] + b[:, 2:]) / 2
+    dx, dy = cb[:, 0] - ca[:, 0], ca[:, 1] - cb[:, 1]
+    ang = np.degrees(np.arctan2(dy, dx)) % 360.0
+    sect = (((ang + 22.5) % 360.0) // 45.0).astype(np.int64)
+    sect[(dx == 0) & (dy == 0)] = 0
+    gx = np.maximum(0.0, np.maximum(a[:, 0], b[:, 0]) - np.minimum(a[:, 2], b[:, 2]))
+    gy = np.maximum(0.0, np.maximum(a[:, 1], b[:, 1]) - np.minimum(a[:, 3], b[:, 3]))
+    gap = np.hypot(gx, gy)
+    dist = np.searchsorted(np.array(DIST_EDGES), gap / max(unit, 1e-6), side="right")
+    tol = 0.5 * unit
+    inter = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
+    vov = np.maximum(0.0, inter) / np.maximum(np.minimum(a[:, 3] - a[:, 1], b[:, 3] - b[:, 1]), 1e-6)
+    align = np.stack([vov >= 0.5, np.abs(a[:, 0] - b[:, 0]) <= tol, np.abs(a[:, 2] - b[:, 2]) <= tol,
+                      np.abs(ca[:, 0] - cb[:, 0]) <= tol, np.abs(a[:, 1] - b[:, 1]) <= tol], 1).astype(np.float32)
+    v = np.zeros((E, EDGE_DIM), dtype=np.float32)
+    rows = np.arange(E)
+    v[rows, sect] = 1.0
+    o = len(SECTORS)
+    v[rows, o + dist] = 1.0
+    o += len(DIST_BUCKETS)
+    v[:, o:o + len(ALIGNMENTS)] = align
+    o += len(ALIGNMENTS)
+    v[rows, o + contain] = 1.0
+    o += len(CONTAIN)
+    v[:, o] = np.clip((cb[:, 0] - ca[:, 0]) / (30 * unit), -1.0, 1.0)
+    v[:, o + 1] = np.clip((cb[:, 1] - ca[:, 1]) / (30 * unit), -1.0, 1.0)
+    v[:, o + 2] = np.log1p(gap / unit) / 4
+    return v, sect, dist
 
 
 def node_geometry(box: Box, width: float, height: float, unit: float, node_type: int) -> list[float]:
@@ -119,16 +156,11 @@ def build_layout_graph(boxes: list[Box], width: float, height: float, entity_x: 
     node_boxes = list(boxes)
     node_types = [0] * n
     members: list[list[int]] = [[i] for i in range(n)]
-    src, dst, attrs, sect, dist, cont = [], [], [], [], [], []
+    src, dst, cont = [], [], []
 
     def add(i: int, j: int, contain: int = 0):
-        a, b = node_boxes[i], node_boxes[j]
-        t = edge_type(a, b, unit, contain)
         src.append(i)
         dst.append(j)
-        attrs.append(edge_vector(a, b, unit, contain))
-        sect.append(t["sector"])
-        dist.append(t["distance"])
         cont.append(contain)
 
     for i, j in knn_pairs(boxes, k):
@@ -174,11 +206,13 @@ def build_layout_graph(boxes: list[Box], width: float, height: float, entity_x: 
         x_parts.append(torch.stack([entity_x[m].mean(0) for m in members[n:]]))
     geo = torch.tensor([node_geometry(b, width, height, unit, t) for b, t in zip(node_boxes, node_types)],
                        dtype=torch.float32).reshape(-1, GEO_DIM)
-    edge_attr = torch.tensor(attrs, dtype=torch.float32).reshape(-1, EDGE_DIM)
+    attrs, sect, dist = edge_arrays(box_array(node_boxes), np.array(src, dtype=np.int64),
+                                    np.array(dst, dtype=np.int64), np.array(cont, dtype=np.int64), unit)
+    edge_attr = torch.from_numpy(attrs)
     if not edge_types:
         edge_attr = torch.zeros_like(edge_attr)
     return Data(x=torch.cat(x_parts).float(), geo=geo, node_type=torch.tensor(node_types, dtype=torch.long),
                 edge_index=torch.tensor([src, dst], dtype=torch.long).reshape(2, -1), edge_attr=edge_attr,
-                edge_sector=torch.tensor(sect, dtype=torch.long), edge_distance=torch.tensor(dist, dtype=torch.long),
+                edge_sector=torch.from_numpy(sect), edge_distance=torch.from_numpy(dist),
                 edge_contain=torch.tensor(cont, dtype=torch.long), n_entities=n, unit=unit,
                 regions=region_list, num_nodes=len(node_boxes))

@@ -202,3 +202,21 @@ def test_cli_extract_end_to_end_with_bad_inputs(tmp_path):
     res = json.loads((out / "registration_form.json").read_text())
     assert res["relations"] and all(r["label"] == "question->answer" for r in res["relations"])
     assert Image.open(out / "registration_form.png").size[0] > 100
+
+
+def test_tesseract_ocr_path_links_the_example_form(tmp_path):
+    import shutil
+
+    pytest.importorskip("pytesseract", reason="pytesseract not installed (pip install 'graphmie[tesseract]')")
+    if shutil.which("tesseract") is None:
+        pytest.skip("the tesseract binary is not installed (apt-get install tesseract-ocr)")
+    from graphmie.cli import main
+
+    out = tmp_path / "out"
+    assert main(["extract", str(EXAMPLE / "registration_form.png"), "--task", "form", "--ocr", "tesseract",
+                 "--out", str(out), "--quiet"]) == 0
+    doc = json.loads((out / "registration_form.json").read_text())
+    text = {e["id"]: e["text"] for e in doc["entities"]}
+    links = {(text[r["head"]], text[r["tail"]]) for r in doc["relations"]}
+    assert ("Full name:", "Maria Jensen") in links and ("Date of birth:", "14 March 1988") in links
+    assert len(links) >= 8

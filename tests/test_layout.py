@@ -88,3 +88,24 @@ def test_ocr_words_to_segments_and_blocks():
     assert [[words[i][0] for i in s] for s in segs] == [["Name:"], ["John", "Smith"], ["Date"], ["Notes"], ["more"]]
     seg_boxes = [Box(0, 30, 40, 40), Box(0, 43, 30, 53), Box(200, 0, 230, 10)]
     assert sorted(merge_segments(seg_boxes, unit=10)) == [[0, 1], [2]]
+
+
+def test_vectorised_edge_features_equal_the_per_edge_definition():
+    import numpy as np
+
+    from layout.graph import box_array, edge_arrays
+
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 500, size=(40, 2))
+    wh = rng.uniform(1, 80, size=(40, 2))
+    boxes = [Box(float(x), float(y), float(x + w), float(y + h)) for (x, y), (w, h) in zip(xy, wh)]
+    boxes += [Box(10, 10, 20, 20), Box(10, 10, 20, 20), Box(30, 10, 40, 20)]   # same centre; same line
+    n = len(boxes)
+    src, dst = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    src, dst = src.ravel(), dst.ravel()
+    contain = rng.integers(0, 3, size=len(src))
+    v, sect, dist = edge_arrays(box_array(boxes), src, dst, contain, 12.0)
+    for e in range(len(src)):
+        ref = edge_vector(boxes[src[e]], boxes[dst[e]], 12.0, int(contain[e]))
+        assert np.allclose(v[e], ref, atol=1e-6), e
+        assert sect[e] == int(np.argmax(ref[:8])) and dist[e] == int(np.argmax(ref[8:12]))
