@@ -8,8 +8,9 @@ is put back as a learned *word-shape* embedding (lower / Title / UPPER / mixed /
 trained layer. The lower ``n_frozen`` layers stay frozen (their outputs can be cached, which
 makes training cheap on CPU) or, with ``lora_rank > 0``, get low-rank adapters
 (:mod:`graphmie.nn.lora`; then only the embeddings are cached); the top layers, the shape
-embedding and a linear BIO classifier are trained. Decoding is constrained Viterbi over the BIO label lattice (no ``O -> I-X``, no
-``B-X -> I-Y``), i.e. the decoding step of a BERT-CRF with hard transitions.
+embedding and a linear BIO classifier are trained. Decoding is constrained Viterbi over the BIO
+label lattice (no ``O -> I-X``, no ``B-X -> I-Y``), i.e. the decoding step of a BERT-CRF with
+hard transitions.
 
 A groundability head (an MLP over the mean-pooled span state, the [CLS] state and the entity
 type) predicts whether an entity is visible in the image (H-Index's "groundable" decision).

@@ -184,6 +184,9 @@ class EntityTask(Task):
         bad = [k for k in missing if self.model.is_trainable_key(k)] + list(unexpected)
         if bad:
             raise GraphmieError("E010", path, detail=f"weights do not fit the model: {bad[:3]}")
+        from ..nn.lora import merge_lora
+
+        merge_lora(self.model)          # inference: fold the adapters into the weights
         self.model.eval()
         self.version = path.name
 

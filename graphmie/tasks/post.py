@@ -414,6 +414,9 @@ def load_checkpoint(path: Path | None):
     enc = BottomEncoder(cfg["model"]["finetune_layers"], cfg["model"]["max_length"], cfg["model"]["lora_rank"])
     model = build_model(cfg, enc, len(meta["labels"]), len(meta.get("vocab", [])))
     load_trained(model, path)
+    from ..nn.lora import merge_lora
+
+    merge_lora(model)                   # inference: fold any LoRA adapters into the weights
     model.eval()
     return model, enc, cfg, meta
 
