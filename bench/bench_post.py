@@ -7,10 +7,13 @@
 Variants (same recipe and seed, scored on MNRE's own val split, no model selection on val):
   full             caption segment + cross-modal graph + GIB + topics       (all 12,247 train rows)
   text_only        the post's text alone (no caption, no graph, no topics) (all 12,247 train rows)
-  small_full       full, on the first 3,000 train rows                      } controlled small-scale
-  small_no_gib     full without the GIB masks / bottleneck, 3,000 rows      } ablation (CPU budget did
-  small_no_topics  full without the latent multimodal topics, 3,000 rows    } not allow full-scale ones)
-Writes bench/results/post.json.
+  no_gib           full without the GIB masks / bottleneck                  (all 12,247 train rows)
+  no_topics        full without the latent multimodal topics                (all 12,247 train rows)
+  small_full       full, on the first 3,000 train rows                      } the earlier small-scale
+  small_no_gib     full without the GIB masks / bottleneck, 3,000 rows      } ablation
+  small_no_topics  full without the latent multimodal topics, 3,000 rows    }
+Writes bench/results/post.json. The full-scale rows in that file were trained with a 2 + 2 epoch recipe
+(a second `train` run with `training.init_from` the first run's weights); each row records its commands.
 """
 from __future__ import annotations
 
@@ -28,6 +31,8 @@ TEXT_ONLY = ["model.use_caption=false", "model.use_graph=false", "model.use_gib=
 VARIANTS = {  # name -> (run folder under --runs, config overrides)
     "full": ("full", []),
     "text_only": ("textonly", TEXT_ONLY),
+    "no_gib": ("no_gib", ["model.use_gib=false"]),
+    "no_topics": ("no_topics", ["model.use_topics=false"]),
     "small_full": ("small/full", ["data.limit=3000"]),
     "small_no_gib": ("small/no_gib", ["data.limit=3000", "model.use_gib=false"]),
     "small_no_topics": ("small/no_topics", ["data.limit=3000", "model.use_topics=false"]),
