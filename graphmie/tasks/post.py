@@ -37,9 +37,9 @@ ARG_LABELS = {"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "PRODUCT", "EVENT", 
 DEFAULTS = {
     "data": {"dir": "../shared/data/mnre", "train_split": "train", "dev_split": "val", "caption_source": "llavanext",
              "limit": 0, "dev_limit": 0},
-    "model": {"finetune_layers": 2, "lora_rank": 0, "lora_alpha": 16.0, "max_length": 128, "use_caption": True, "use_graph": True, "use_gib": True,
-              "use_topics": True, "gnn_dim": 128, "gnn_layers": 2, "z_dim": 64, "n_topics": 16, "tau": 0.5,
-              "prior": 0.7, "dropout": 0.1, "similarity_threshold": 0.55, "max_regions": 10},
+    "model": {"finetune_layers": 2, "lora_rank": 0, "lora_alpha": 16.0, "max_length": 128, "use_caption": True,
+              "use_graph": True, "use_gib": True, "use_topics": True, "gnn_dim": 128, "gnn_layers": 2, "z_dim": 64,
+              "n_topics": 16, "tau": 0.5, "prior": 0.7, "dropout": 0.1, "similarity_threshold": 0.55, "max_regions": 10},
     "training": {"epochs": 3, "batch_size": 32, "lr_encoder": 5e-5, "lr_head": 1e-3, "gib_weight": 0.01,
                  "topic_weight": 0.05, "seed": 13, "threads": 1, "warmup": 0.06, "init_from": "", "device": "cpu"},
 }
