@@ -94,6 +94,20 @@ def load_weights(path: str | Path):
         raise GraphmieError("E010", path, detail=str(e).splitlines()[0] if str(e) else type(e).__name__) from None
 
 
+def load_trained_weights(model, path: str | Path) -> None:
+    """Load the *trained* tensors of ``model`` from ``path`` (:func:`load_weights`): the file holds what
+    ``model.trainable_state()`` saved, the rest (a frozen pretrained encoder) is already in the model.
+    Every tensor ``model.is_trainable_key`` names must be in the file and nothing else may be."""
+    state = {k: v.float() if v.is_floating_point() else v for k, v in load_weights(path).items()}
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # shape mismatch
+        raise GraphmieError("E010", path, detail=str(e).splitlines()[0]) from None
+    bad = [k for k in missing if model.is_trainable_key(k)] + list(unexpected)
+    if bad:
+        raise GraphmieError("E010", path, detail=f"weights do not fit the model: {bad[:3]}")
+
+
 def save_weights(state: dict, path: str | Path, half: bool = False, metadata: dict[str, str] | None = None) -> None:
     """Save a state dict as safetensors (optionally fp16 for floating tensors), atomically."""
     from safetensors.torch import save

@@ -15,7 +15,6 @@ from pathlib import Path
 import torch
 
 from ..config import REPO_ROOT, save_run_record
-from ..errors import GraphmieError
 from .base import Task
 
 MODEL_NAME = "graphmie.entity.mner"
@@ -162,7 +161,7 @@ class EntityTask(Task):
     def load(self, checkpoint: Path | None = None) -> None:
         if self.model is not None and checkpoint is None:
             return
-        from ..io import load_weights
+        from ..io import load_trained_weights
 
         path = Path(checkpoint) if checkpoint else WEIGHTS
         if path.is_dir():
@@ -176,14 +175,9 @@ class EntityTask(Task):
             cfg = json.loads(meta["config"]) if "config" in meta else None
         except Exception:  # noqa: BLE001 - no metadata: use the default config
             cfg = None
-        state = load_weights(path)
         self.cfg = _cfg(cfg)
         self.tokenizer, self.model = build_model(self.cfg)
-        missing, unexpected = self.model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
-        # the frozen backbone comes from the installed MiniLM; every trained tensor must be in the file
-        bad = [k for k in missing if self.model.is_trainable_key(k)] + list(unexpected)
-        if bad:
-            raise GraphmieError("E010", path, detail=f"weights do not fit the model: {bad[:3]}")
+        load_trained_weights(self.model, path)      # the frozen backbone is the installed MiniLM
         from ..nn.lora import merge_lora
 
         merge_lora(self.model)          # inference: fold the adapters into the weights

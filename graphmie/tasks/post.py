@@ -23,7 +23,7 @@ from tqdm import tqdm
 from ..config import cache_dir
 from ..document import Box, Document, Entity, Provenance, Region, Relation
 from ..errors import GraphmieError
-from ..io import atomic_write_text, load_weights, open_image, read_json, save_weights
+from ..io import atomic_write_text, load_trained_weights, open_image, read_json, save_weights
 from .base import Task
 
 REPO = Path(__file__).resolve().parents[2]
@@ -328,7 +328,7 @@ def train_model(cfg: dict, train_p: Prepared, labels: list[str], enc: BottomEnco
             src = src / "post_mre_ise.safetensors"
         if not src.exists():
             raise GraphmieError("E001", src)
-        load_trained(model, src)
+        load_trained_weights(model, src)
     device = t["device"]
     model.to(device)
     lab_index = {l: i for i, l in enumerate(labels)}
@@ -381,18 +381,6 @@ def train_model(cfg: dict, train_p: Prepared, labels: list[str], enc: BottomEnco
 # ------------------------------------------------------------------------------------------------
 # saving / loading
 # ------------------------------------------------------------------------------------------------
-def load_trained(model, path: Path) -> None:
-    """Load saved trained tensors (the frozen ones come from the installed MiniLM)."""
-    state = {k: v.float() if v.is_floating_point() else v for k, v in load_weights(path).items()}
-    try:
-        missing, unexpected = model.load_state_dict(state, strict=False)
-    except RuntimeError as e:
-        raise GraphmieError("E010", path, detail=str(e).splitlines()[0]) from None
-    bad = [k for k in missing if model.is_trainable_key(k)] + list(unexpected)
-    if bad:
-        raise GraphmieError("E010", path, detail=f"weights do not fit the model: {bad[:3]}")
-
-
 def save_checkpoint(model, cfg: dict, labels: list[str], vocab: list[str], path: Path, info: dict) -> None:
     path = Path(path)
     save_weights(model.trainable_state(), path, half=True, metadata={"format": "graphmie.post.mre_ise/1"})
@@ -413,7 +401,7 @@ def load_checkpoint(path: Path | None):
     cfg = resolve(meta.get("config"))
     enc = BottomEncoder(cfg["model"]["finetune_layers"], cfg["model"]["max_length"], cfg["model"]["lora_rank"])
     model = build_model(cfg, enc, len(meta["labels"]), len(meta.get("vocab", [])))
-    load_trained(model, path)
+    load_trained_weights(model, path)
     from ..nn.lora import merge_lora
 
     merge_lora(model)                   # inference: fold any LoRA adapters into the weights
