@@ -73,9 +73,9 @@ def edge_type(a: Box, b: Box, unit: float, contain: int = 0) -> dict:
             "alignment": alignment(a, b, tol=0.5 * unit), "contain": contain}
 
 
-def edge_vector(a: Box, b: Box, unit: float, contain: int = 0, t: dict | None = None) -> list[float]:
-    """The feature vector of the edge a -> b (``t``: its :func:`edge_type`, when already computed)."""
-    t = t or edge_type(a, b, unit, contain)
+def edge_vector(a: Box, b: Box, unit: float, contain: int = 0) -> list[float]:
+    """The feature vector of the edge a -> b (the definition :func:`edge_arrays` computes in bulk)."""
+    t = edge_type(a, b, unit, contain)
     v = [0.0] * EDGE_DIM
     v[t["sector"]] = 1.0
     o = len(SECTORS)

@@ -231,7 +231,7 @@ class FormModel:
 
     @classmethod
     def ensemble(cls, models: list["FormModel"]) -> "FormModel":
-        out = cls(models[0].cfg)
+        out = cls(models[0].cfg, members=0)
         out.nets = [m.net for m in models]
         return out
 
