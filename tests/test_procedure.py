@@ -172,6 +172,88 @@ def test_seq_attention_shapes_and_mask():
     assert changed.tolist() == [True, False, True, True, True, False, False, False]
 
 
+def test_seq_attention_leaves_global_rng_and_can_stop_gradients():
+    torch.manual_seed(0)
+    layer = SequentialElementAttention(16, heads=4, dropout=0.5, detach_context=True).train()
+    step = torch.tensor([0, 0, 1, 1, 2])
+    x = torch.randn(5, 16, requires_grad=True)
+    torch.manual_seed(1)
+    y1 = layer(x, step)
+    after = torch.rand(3)
+    torch.manual_seed(1)
+    assert torch.equal(torch.rand(3), after)                   # its dropout drew nothing from the global stream
+    assert not torch.allclose(layer(x, step), y1)              # ... yet it is active (own generator)
+    # detach_context: gradients reach x only through the residual path, never through the attention
+    layer.eval()
+    y = layer(x, step)
+    (g_full,) = torch.autograd.grad(y[2:].sum(), x)
+    assert torch.all(g_full[:2] == 0)                          # step-0 nodes feed step 1 only as keys/values
+    layer.detach_context = False
+    (g_att,) = torch.autograd.grad(layer(x, step)[2:].sum(), x)
+    assert g_att[:2].abs().sum() > 0
+
+
+def test_model_variants_share_their_initial_weights():
+    from graphmie.tasks.procedure import build_model
+
+    torch.manual_seed(3)
+    full = build_model({"seq_attention": True}).state_dict()
+    torch.manual_seed(3)
+    ablation = build_model({"seq_attention": False}).state_dict()
+    assert set(ablation) < set(full) and any(k.startswith("seq.") for k in full)
+    assert all(torch.equal(full[k], ablation[k]) for k in ablation)   # only the attention differs
+
+
+def test_pointer_head_loss_and_choice():
+    from graphmie.tasks.procedure import NONE, _pointer_loss
+    from graphmie.nn.seqgmper import SeqGMPER
+
+    torch.manual_seed(0)
+    model = SeqGMPER(hidden=16, heads=2, flow_head="pointer").eval()
+    reps, types = torch.randn(3, 16), torch.tensor([0, 3, 3])
+    pairs = [(0, 1), (0, 2), (1, 2)]
+    logits = torch.zeros(3, NONE + 1)
+    logits[1, 4] = 12.0                                        # head 0 -> tail 2, label 4
+    choices = model.head_choices(logits, reps, types, pairs)
+    assert set(choices) == {0, 1} and choices[0][0] == [0, 1] and choices[0][1].shape == (2 * NONE + 1,)
+    assert int(choices[0][1].argmax()) == 1 * NONE + 4         # the choice decodes to (pair 1, label 4)
+    good = _pointer_loss(model, logits, reps, types, pairs[:2], {(0, 2): 4}, 1.0)
+    bad = _pointer_loss(model, logits, reps, types, pairs[:2], {(0, 1): 0}, 1.0)
+    assert good.item() < 0.01 < 5.0 < bad.item()
+    # a head without gold flow is scored on "no flow" (the last choice), weighted by none_weight
+    sc = choices[1][1]
+    expect = torch.logsumexp(sc, 0) - sc[-1]
+    got = _pointer_loss(model, logits, reps, types, pairs[2:], {}, 0.5)
+    assert torch.allclose(got, expect, atol=1e-5)
+
+
+def test_attention_features_and_prior():
+    from graphmie.nn.seqgmper import SeqGMPER
+
+    torch.manual_seed(0)
+    model = SeqGMPER(hidden=16, heads=2).eval()
+    graph = build_step_graph([[0, 1, 2], [3, 4]], [[1, -1, 1], [-1, 0]])
+    h = model.encode(torch.randn(5, 384), None, graph)
+    spans, steps = [[0], [1, 2], [3], [4]], [0, 0, 1, 1]
+    pairs = candidate_pairs(steps)
+    att = model.pair_attention(spans, pairs)
+    assert att.shape == (len(pairs), 3)
+    for (a, b), row in zip(pairs, att):
+        if steps[a] == steps[b]:
+            assert torch.all(row == 0)                         # same step: no attention features, no prior
+        else:
+            assert row[0] > 0
+    for tail in (2, 3):                                        # a tail's mass over all of step 0 is 1
+        total = sum(float(att[k, 0]) for k, (a, b) in enumerate(pairs) if b == tail)
+        assert abs(total - 1.0) < 1e-5
+    logits = model.pair_logits(model.span_reps(h, spans), torch.tensor([0, 3, 3, 0]), steps, [0, 1, 3, 4], pairs, spans)
+    model.att_prior.data.fill_(0.0)
+    plain = model.pair_logits(model.span_reps(h, spans), torch.tensor([0, 3, 3, 0]), steps, [0, 1, 3, 4], pairs, spans)
+    cross = torch.tensor([steps[a] != steps[b] for a, b in pairs])
+    assert torch.allclose(logits[~cross], plain[~cross])
+    assert not torch.allclose(logits[cross, :-1], plain[cross, :-1]) and torch.allclose(logits[:, -1], plain[:, -1])
+
+
 # ---------------------------------------------------------------- metric
 def _doc(entities, relations):
     from graphmie.document import Step, Token

@@ -9,14 +9,20 @@ step). Consecutive steps are linked root-to-root (``next_step`` edges), and the
 step-``t`` -> step-``t-1`` attention of SeqGMPER on top.
 
 **Model.** Frozen MiniLM word features and EfficientNet region features are projected to a
-common width, passed through a relation-aware GATv2 over the step graph, then through
-sequential element attention. Two heads read the result:
+common width, passed through a relation-aware GATv2 over the step graph (the step-local
+state), then through sequential element attention (the carried-over state). Two heads read
+the result:
 
-* entity recognition: a BIO tagger over the words (wikiHow-FG's nine types);
-* flow prediction: a classifier over ordered entity pairs (same step both ways, or from an
-  earlier step to one up to ``max_gap`` steps later) into the 13 flow labels + ``none``;
-  at decoding each entity keeps its single best outgoing flow (96 % of wikiHow-FG
-  entities have out-degree 1) when that beats ``none``.
+* entity recognition: a BIO tagger over the words (wikiHow-FG's nine types) on the
+  step-local state;
+* flow prediction: pair scores over ordered entity pairs (same step both ways, or from an
+  earlier step to one up to ``max_gap`` steps later) for the 13 flow labels. With the
+  ``pointer`` head (default) every entity *chooses* one (tail, label) among its candidates or
+  "no outgoing flow" (a softmax over its choices, trained on the gold choice: 96 % of
+  wikiHow-FG entities have out-degree 1); the older ``pairwise`` head classifies each pair
+  alone into the labels + ``none`` and keeps each entity's best pair that beats ``none``.
+  With ``attention_prior`` the log of the sequential attention mass tail -> head is added to
+  the scores of pairs one step apart (the attention acts as a tail-side pointer).
 """
 from __future__ import annotations
 
@@ -117,12 +123,16 @@ def candidate_pairs(ent_steps: list[int], max_gap: int = 2) -> list[tuple[int, i
 class SeqGMPER(nn.Module):
     def __init__(self, text_dim: int = 384, image_dim: int = 1280, hidden: int = 128, heads: int = 4,
                  gat_layers: int = 1, seq_attention: bool = True, dropout: float = 0.2, max_gap: int = 2,
+                 flow_head: str = "pointer", attention_prior: bool = True, seq_detach: bool = True,
                  n_tags: int = 19, n_types: int = 9, n_labels: int = 13):
         super().__init__()
         from torch_geometric.nn import GATv2Conv
 
         self.hidden, self.max_gap, self.use_seq = hidden, max_gap, seq_attention
         self.n_labels = n_labels
+        if flow_head not in ("pairwise", "pointer"):
+            raise ValueError(f"flow_head must be 'pairwise' or 'pointer', not {flow_head!r}")
+        self.flow_head = flow_head
         self.text_in = nn.Sequential(nn.Dropout(dropout), nn.Linear(text_dim, hidden), nn.GELU())
         self.image_in = nn.Sequential(nn.Linear(image_dim, hidden), nn.GELU())
         self.kind_emb = nn.Embedding(2, hidden)
@@ -130,15 +140,29 @@ class SeqGMPER(nn.Module):
         self.gats = nn.ModuleList([GATv2Conv(hidden, hidden // heads, heads=heads, edge_dim=16, dropout=dropout,
                                              add_self_loops=True) for _ in range(gat_layers)])
         self.gat_norm = nn.ModuleList([nn.LayerNorm(hidden) for _ in range(gat_layers)])
-        self.seq = SequentialElementAttention(hidden, heads=heads, dropout=dropout) if seq_attention else None
+        self.seq = None
+        if seq_attention:
+            # initialised from a separate random stream (and with its own dropout generator), so that
+            # for one seed the full model and the ablation start from the same weights everywhere else
+            # and see the same dropout masks: the two are compared pairwise, seed by seed
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(torch.initial_seed() + 1)
+                self.seq = SequentialElementAttention(hidden, heads=heads, dropout=dropout, detach_context=seq_detach)
         self.drop = nn.Dropout(dropout)
-        self.tagger = nn.Sequential(nn.Linear(2 * hidden + text_dim, hidden), nn.GELU(), nn.Dropout(dropout),
+        # the tagger reads the step-local state only: entity recognition needs no carry-over (measured)
+        self.tagger = nn.Sequential(nn.Linear(hidden + text_dim, hidden), nn.GELU(), nn.Dropout(dropout),
                                     nn.Linear(hidden, n_tags))
         self.type_emb = nn.Embedding(n_types, 16)
         self.dist_emb = nn.Embedding(max_gap + 2, 16)           # 0..max_gap steps, + "head after tail" in-step
         self.span_proj = nn.Linear(4 * hidden, hidden)
         self.pair = nn.Sequential(nn.Linear(3 * hidden + 2 * 16 + 16 + 2, hidden), nn.GELU(), nn.Dropout(dropout),
                                   nn.Linear(hidden, n_labels + 1))  # last class = none
+        # pointer head: each entity chooses one (tail, label) among its candidates or "no outgoing flow"
+        self.no_flow = nn.Sequential(nn.Linear(hidden + 16, hidden), nn.GELU(), nn.Linear(hidden, 1)) \
+            if flow_head == "pointer" else None
+        # the sequential attention as a tail-side pointer: log(relative attention mass tail -> head)
+        # added to the flow-label scores of pairs one step apart, with a learned weight
+        self.att_prior = nn.Parameter(torch.tensor(0.5)) if attention_prior and seq_attention else None
         self._att = None                                       # last sequential attention [heads, N, N]
 
     def encode(self, text_x: torch.Tensor, image_x: torch.Tensor, graph: StepGraph) -> torch.Tensor:
@@ -161,7 +185,8 @@ class SeqGMPER(nn.Module):
         return torch.cat([x, y], dim=-1)     # step-local state | state carried over from the previous step
 
     def tag_logits(self, h_text: torch.Tensor, text_x: torch.Tensor) -> torch.Tensor:
-        return self.tagger(torch.cat([h_text, text_x], dim=-1))
+        """BIO tag logits from the step-local half of the node states ``[n, 2 * hidden]``."""
+        return self.tagger(torch.cat([h_text[:, :self.hidden], text_x], dim=-1))
 
     def span_reps(self, h: torch.Tensor, spans: list[list[int]]) -> torch.Tensor:
         """``spans``: node ids of each entity's words -> ``[E, hidden]`` (first word + mean of the
@@ -173,12 +198,12 @@ class SeqGMPER(nn.Module):
         return self.span_proj(torch.cat([first, mean], dim=-1))
 
     def pair_attention(self, spans: list[list[int]], pairs: list[tuple[int, int]]) -> torch.Tensor:
-        """``[P, 2]``: how much the tail's words attend to the head's words in the sequential
-        attention (mass, averaged over heads and tail words; and the same relative to a uniform
-        spread over the previous step). Zero when there is no sequential attention (ablation) or
+        """``[P, 3]``: how much the tail's words attend to the head's words in the sequential
+        attention (mass, averaged over heads and tail words; the same relative to a uniform
+        spread over the previous step, /10 capped at 1; and the log of that ratio). Zero when there is no sequential attention (ablation) or
         the head is not in the step just before the tail."""
         if self._att is None or not pairs:
-            return torch.zeros(len(pairs), 2)
+            return torch.zeros(len(pairs), 3)
         att = self._att.mean(0)                                            # [N, N]
         n_prev = (att > 0).sum(1).clamp(min=1).float()
         member = torch.zeros(len(spans), att.size(0))
@@ -186,10 +211,12 @@ class SeqGMPER(nn.Module):
             member[e, torch.tensor(nodes)] = 1.0
         mean = member / member.sum(1, keepdim=True).clamp(min=1)
         mass = mean @ att @ member.T                                        # [tail E, head E]
-        rel = (mean @ (att * n_prev.view(-1, 1)) @ mean.T).clamp(max=10.0) / 10.0
+        rel = mean @ (att * n_prev.view(-1, 1)) @ mean.T                    # 1 = uniform attention
         hi = torch.tensor([p[0] for p in pairs])
         ti = torch.tensor([p[1] for p in pairs])
-        return torch.stack([mass[ti, hi], rel[ti, hi]], dim=-1)
+        m, r = mass[ti, hi], rel[ti, hi]
+        log_rel = torch.where(m > 0, torch.log(r.clamp(min=1e-3)).clamp(-5.0, 5.0), torch.zeros_like(r))
+        return torch.stack([m, r.clamp(max=10.0) / 10.0, log_rel], dim=-1)
 
     def attention_loss(self, spans: list[list[int]], flows: list[tuple[int, int]]) -> torch.Tensor:
         """Supervise the sequential attention with the gold flows that cross exactly one step:
@@ -217,6 +244,24 @@ class SeqGMPER(nn.Module):
             gap.append(self.max_gap + 1 if d == 0 and starts[a] > starts[b] else min(d, self.max_gap))
         gap = torch.tensor(gap)
         h, t = ents[hi], ents[ti]
-        att = self.pair_attention(spans, pairs) if spans is not None else torch.zeros(len(pairs), 2)
-        feats = torch.cat([h, t, h * t, self.type_emb(types[hi]), self.type_emb(types[ti]), self.dist_emb(gap), att], -1)
-        return self.pair(feats)
+        att = self.pair_attention(spans, pairs) if spans is not None else torch.zeros(len(pairs), 3)
+        feats = torch.cat([h, t, h * t, self.type_emb(types[hi]), self.type_emb(types[ti]), self.dist_emb(gap),
+                           att[:, :2]], -1)
+        logits = self.pair(feats)
+        if self.att_prior is not None:
+            prior = torch.zeros_like(logits)
+            prior[:, :self.n_labels] = self.att_prior * att[:, 2:3]
+            logits = logits + prior
+        return logits
+
+    def head_choices(self, logits: torch.Tensor, ents: torch.Tensor, types: torch.Tensor,
+                     pairs: list[tuple[int, int]]) -> dict[int, tuple[list[int], torch.Tensor]]:
+        """Pointer head: for every head entity, the joint scores of choosing each of its candidate
+        pairs with each label, then "no outgoing flow" last: ``{head: (pair indices, [k * n_labels + 1])}``.
+        A softmax over one head's scores is its choice; training maximises the gold choice."""
+        nf = self.no_flow(torch.cat([ents, self.type_emb(types)], -1)).squeeze(-1)     # [E]
+        groups: dict[int, list[int]] = {}
+        for k, (a, _) in enumerate(pairs):
+            groups.setdefault(a, []).append(k)
+        return {a: (idx, torch.cat([logits[idx, :self.n_labels].reshape(-1), nf[a:a + 1]]))
+                for a, idx in groups.items()}

@@ -35,7 +35,8 @@ WEIGHTS = REPO_ROOT / "graphmie" / "weights" / "procedure_seqgmper.safetensors"
 CACHE_DIR = cache_dir("procedure")
 NONE = len(FLOW_LABELS)
 
-DEFAULT_MODEL = {"hidden": 128, "heads": 4, "gat_layers": 1, "seq_attention": True, "dropout": 0.2, "max_gap": 2}
+DEFAULT_MODEL = {"hidden": 128, "heads": 4, "gat_layers": 1, "seq_attention": True, "dropout": 0.2, "max_gap": 2,
+                 "flow_head": "pointer", "attention_prior": True, "seq_detach": True}
 DEFAULT_TRAINING = {"epochs": 30, "lr": 2e-3, "weight_decay": 1e-4, "seed": 13, "flow_weight": 1.0, "none_weight": 0.5, "attention_weight": 0.3,
                     "threads": 1}
 
@@ -179,14 +180,31 @@ def _loss(model: SeqGMPER, ex: Example, flow_weight: float, none_weight: float =
         if pairs:
             reps = model.span_reps(h, spans)
             logits = model.pair_logits(reps, types, steps, starts, pairs, spans)
-            y = torch.tensor([ex.gold_pairs.get(p, NONE) for p in pairs])
-            w = torch.ones(NONE + 1)
-            w[NONE] = none_weight
-            loss = loss + flow_weight * nn.functional.cross_entropy(logits, y, weight=w)
+            if model.flow_head == "pointer":
+                loss = loss + flow_weight * _pointer_loss(model, logits, reps, types, pairs, ex.gold_pairs, none_weight)
+            else:
+                y = torch.tensor([ex.gold_pairs.get(p, NONE) for p in pairs])
+                w = torch.ones(NONE + 1)
+                w[NONE] = none_weight
+                loss = loss + flow_weight * nn.functional.cross_entropy(logits, y, weight=w)
             if att_weight > 0:
                 cross = [(a, b) for (a, b) in ex.gold_pairs if steps[b] - steps[a] == 1]
                 loss = loss + att_weight * model.attention_loss(spans, cross)
     return loss
+
+
+def _pointer_loss(model: SeqGMPER, logits, reps, types, pairs, gold: dict, none_weight: float) -> torch.Tensor:
+    """Each head entity chooses one (tail, label) or "no flow": ``-log`` of the probability of the
+    gold choices (several gold flows from one head share the mass); heads with no gold flow are
+    weighted by ``none_weight``."""
+    losses, weights = [], []
+    for a, (idx, sc) in model.head_choices(logits, reps, types, pairs).items():
+        pos = [j * NONE + gold[pairs[k]] for j, k in enumerate(idx) if pairs[k] in gold]
+        weights.append(1.0 if pos else none_weight)
+        pos = pos or [sc.numel() - 1]
+        losses.append(torch.logsumexp(sc, 0) - torch.logsumexp(sc[torch.tensor(pos)], 0))
+    w = torch.tensor(weights)
+    return (torch.stack(losses) * w).sum() / w.sum()
 
 
 def train_model(examples: list[Example], model_cfg: dict | None = None, training: dict | None = None,
@@ -250,12 +268,20 @@ def predict_example(model: SeqGMPER, ex: Example, version: str = "", gold_entiti
         spans, types, steps, starts = _entity_inputs(ex, ents)
         pairs = candidate_pairs(steps, model.max_gap)
         if pairs:
-            p = torch.softmax(model.pair_logits(model.span_reps(h, spans), types, steps, starts, pairs, spans), -1)
+            reps = model.span_reps(h, spans)
+            logits = model.pair_logits(reps, types, steps, starts, pairs, spans)
             best: dict[int, tuple[float, int, int]] = {}
-            for (a, b), row in zip(pairs, p):
-                lp, lab = row[:NONE].max(0)
-                if float(lp) > float(row[NONE]) and float(lp) > best.get(a, (0.0,))[0]:
-                    best[a] = (float(lp), b, int(lab))
+            if model.flow_head == "pointer":
+                for a, (idx, sc) in model.head_choices(logits, reps, types, pairs).items():
+                    pr = torch.softmax(sc, 0)
+                    j = int(pr.argmax())
+                    if j < pr.numel() - 1:
+                        best[a] = (float(pr[j]), pairs[idx[j // NONE]][1], j % NONE)
+            else:
+                for (a, b), row in zip(pairs, torch.softmax(logits, -1)):
+                    lp, lab = row[:NONE].max(0)
+                    if float(lp) > float(row[NONE]) and float(lp) > best.get(a, (0.0,))[0]:
+                        best[a] = (float(lp), b, int(lab))
             for a, (sc, b, lab) in sorted(best.items()):
                 doc.relations.append(Relation(id=f"f{len(doc.relations)}", head=ents[a].id, tail=ents[b].id,
                                               label=FLOW_LABELS[lab],
