@@ -128,7 +128,7 @@ class SeqGMPER(nn.Module):
         super().__init__()
         from torch_geometric.nn import GATv2Conv
 
-        self.hidden, self.max_gap, self.use_seq = hidden, max_gap, seq_attention
+        self.hidden, self.max_gap = hidden, max_gap
         self.n_labels = n_labels
         if flow_head not in ("pairwise", "pointer"):
             raise ValueError(f"flow_head must be 'pairwise' or 'pointer', not {flow_head!r}")
@@ -200,8 +200,8 @@ class SeqGMPER(nn.Module):
     def pair_attention(self, spans: list[list[int]], pairs: list[tuple[int, int]]) -> torch.Tensor:
         """``[P, 3]``: how much the tail's words attend to the head's words in the sequential
         attention (mass, averaged over heads and tail words; the same relative to a uniform
-        spread over the previous step, /10 capped at 1; and the log of that ratio). Zero when there is no sequential attention (ablation) or
-        the head is not in the step just before the tail."""
+        spread over the previous step, /10 capped at 1; and the log of that ratio). Zero when there
+        is no sequential attention (ablation) or the head is not in the step just before the tail."""
         if self._att is None or not pairs:
             return torch.zeros(len(pairs), 3)
         att = self._att.mean(0)                                            # [N, N]
