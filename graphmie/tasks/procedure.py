@@ -199,7 +199,7 @@ def _pointer_loss(model: SeqGMPER, logits, reps, types, pairs, gold: dict, none_
     weighted by ``none_weight``."""
     losses, weights = [], []
     for a, (idx, sc) in model.head_choices(logits, reps, types, pairs).items():
-        pos = [j * NONE + gold[pairs[k]] for j, k in enumerate(idx) if pairs[k] in gold]
+        pos = [j * model.n_labels + gold[pairs[k]] for j, k in enumerate(idx) if pairs[k] in gold]
         weights.append(1.0 if pos else none_weight)
         pos = pos or [sc.numel() - 1]
         losses.append(torch.logsumexp(sc, 0) - torch.logsumexp(sc[torch.tensor(pos)], 0))
@@ -276,7 +276,7 @@ def predict_example(model: SeqGMPER, ex: Example, version: str = "", gold_entiti
                     pr = torch.softmax(sc, 0)
                     j = int(pr.argmax())
                     if j < pr.numel() - 1:
-                        best[a] = (float(pr[j]), pairs[idx[j // NONE]][1], j % NONE)
+                        best[a] = (float(pr[j]), pairs[idx[j // model.n_labels]][1], j % model.n_labels)
             else:
                 for (a, b), row in zip(pairs, torch.softmax(logits, -1)):
                     lp, lab = row[:NONE].max(0)
