@@ -4,7 +4,7 @@ Figures: MNER F1 (span + type), groundability P/R/F1 vs the majority baseline, G
 with the region judged through groundability (the tweet images are unavailable: upper bound =
 a groundable prediction counts as the right box, lower bound = it counts as wrong), and the
 grounding head's top-1 box accuracy on the dev gold boxes with simulated candidates (see
-graphmie/tasks/entity_grounding.py) against random / largest-candidate choice.
+graphmie/methods/hindex/train.py) against random / largest-candidate choice.
 
     python3 -m bench.bench_entity [--data ../shared/data/gmner]
 """
@@ -36,16 +36,17 @@ def main(argv=None):
     torch.set_num_threads(1)
     from graphmie.data.gmner import read_split
     from graphmie.encoders.text import get_text_encoder
-    from graphmie.tasks.entity import EntityTask, _load_grounding_head
-    from graphmie.tasks.entity_grounding import build_rows, evaluate_head
+    from graphmie.grounding import get_grounder
+    from graphmie.methods.hindex.train import build_rows, evaluate_head
+    from graphmie.tasks.entity import EntityTask
 
     t0 = time.time()
-    m = EntityTask().evaluate(a.data, split=a.split)
+    m = EntityTask.evaluate(a.data, split=a.split)
     eval_s = time.time() - t0
     rows = build_rows(read_split(a.data, a.split).tweets, seed=14)
     texts = sorted({r[0] for r in rows})
     emb = dict(zip(texts, get_text_encoder().encode(texts)))
-    gh = evaluate_head(_load_grounding_head(), rows, emb)
+    gh = evaluate_head(get_grounder().head, rows, emb)
     out = {
         "benchmark": "Twitter-GMNER (grounded multimodal NER)", "split": a.split,
         "note": "the official test split is held out; figures are on the official dev split (1,500 tweets); "

@@ -26,31 +26,35 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from graphmie.tasks.form import (WEIGHTS_DIR, Featurizer, FormTask, load_model, make_sample,  # noqa: E402
-                                 read_folder, score_samples)
+from graphmie.engine.checkpoint import WEIGHTS_DIR  # noqa: E402
+from graphmie.methods.re2.data import make_sample, read_folder  # noqa: E402
+from graphmie.methods.re2.evaluate import evaluate_ocr, score_samples  # noqa: E402
+from graphmie.methods.re2.features import Featurizer  # noqa: E402
+from graphmie.tasks.form import FormTask  # noqa: E402
 
 
-def score_weights(path: Path, docs) -> dict:
+def score_weights(name: str, docs) -> dict:
     """Dev figures of other shipped weights (the baseline rows are the main model's, not repeated)."""
-    model, _ = load_model(path)
-    feats = Featurizer(disk_cache=True, text=model.cfg["features"]["text"])
-    samples = [make_sample(d, feats, model.cfg["graph"]) for d in docs]
-    return {k: v for k, v in score_samples(model, samples, feats).items() if not k.startswith("baseline")}
+    m = FormTask.load(name).method
+    feats = Featurizer(m.config["features"]["text"], cache="form")
+    samples = [make_sample(d, feats, m.config["graph"]) for d in docs]
+    return {k: v for k, v in score_samples(m.net, m.config, samples).items() if not k.startswith("baseline")}
 
 
 def speed(task: FormTask, files: list[Path]) -> dict:
     from graphmie.data.funsd import read_funsd
 
+    opts = {"gold_labels": False}
     for f in files[:3]:                                   # warm-up
-        task.predict(read_funsd(f))
-    task.feats.encoder._cache.clear()
+        task.predict(read_funsd(f), opts)
+    task.method.feats.clear()
     t, c = time.perf_counter(), time.process_time()
     for f in files:
-        task.predict(read_funsd(f))
+        task.predict(read_funsd(f), opts)
     dt, dc = time.perf_counter() - t, time.process_time() - c
     t2, c2 = time.perf_counter(), time.process_time()
     for f in files:
-        task.predict(read_funsd(f))
+        task.predict(read_funsd(f), opts)
     dt2, dc2 = time.perf_counter() - t2, time.process_time() - c2
     n = len(files)
     return {"speed_pages_per_s_gold_words_to_links": n / dt, "speed_pages_per_cpu_s_gold_words_to_links": n / dc,
@@ -68,26 +72,25 @@ def main() -> None:
         sys.exit(f"FUNSD not found at {args.data}")
     res = {"data": str(args.data), "machine": f"{platform.machine()} {torch.get_num_threads()} torch threads"}
 
-    model, record = load_model(None)
+    task = FormTask.load(None)
+    model, record = task.method, task.method.ckpt.record
     dev_ids = set(record["data"]["dev_ids"])
     docs = read_folder(args.data, dev_ids)
     res["dev_forms"] = len(docs)
-    feats = Featurizer(disk_cache=True, text=model.cfg["features"]["text"])
+    feats = Featurizer(model.config["features"]["text"], cache="form")
     feats.warm([e.text for d in docs for e in d.entities])
-    samples = [make_sample(d, feats, model.cfg["graph"]) for d in docs]
-    res["model"] = score_samples(model, samples, feats)
+    samples = [make_sample(d, feats, model.config["graph"]) for d in docs]
+    res["model"] = score_samples(model.net, model.config, samples)
 
     abl_path = WEIGHTS_DIR / "form_re2_ablation.safetensors"
     if abl_path.exists():
-        res["ablation_no_regions_no_edge_types"] = score_weights(abl_path, docs)
+        res["ablation_no_regions_no_edge_types"] = score_weights("form_re2_ablation", docs)
 
     # speed: gold words -> links, text features computed fresh for every page
     from graphmie.data.funsd import list_annotations
 
     files = [f for f in list_annotations(args.data) if f.stem in dev_ids]
     torch.set_num_threads(1)
-    task = FormTask()
-    task.load(None)
     res.update(speed(task, files))
     res["speed_note"] = ("1 torch thread; read FUNSD JSON + text features (uncached) + layout graph + GAT + "
                          "decoding, per page. *_per_cpu_s divides by the process CPU time (what one free core "
@@ -95,24 +98,22 @@ def main() -> None:
                          "'without_text_encoder': second pass with the text vectors cached.")
     variant_path = WEIGHTS_DIR / "form_re2_minilm.safetensors"
     if variant_path.exists():
-        res["variant_minilm_contextual"] = score_weights(variant_path, docs)
-        vtask = FormTask()
-        vtask.load(variant_path)
-        res["variant_minilm_contextual"].update(speed(vtask, files))
+        res["variant_minilm_contextual"] = score_weights("form_re2_minilm", docs)
+        res["variant_minilm_contextual"].update(speed(FormTask.load("form_re2_minilm"), files))
     import os
 
     res["load_average_during_bench"] = os.getloadavg()
 
     if args.ocr_forms:
-        res["ocr_end_to_end"] = task.evaluate_ocr(model, docs[: args.ocr_forms], task.feats)
+        res["ocr_end_to_end"] = evaluate_ocr(model.net, model.config, docs[: args.ocr_forms], model.feats)
     if args.ocr_timing_pages:
         # OCR alone, uncached, on a few dev pages: wall time and process CPU time (all threads)
-        from layout.ocr import _rapidocr, load_page, ocr_words
+        from layout.ocr import load_page, ocr_words, rapidocr_engine
 
-        _rapidocr()
+        rapidocr_engine()
         t, c = time.perf_counter(), time.process_time()
         for d in docs[: args.ocr_timing_pages]:
-            ocr_words(load_page(d.pages[0].image)[0])
+            ocr_words(load_page(d.pages[0].image).image)
         n = min(args.ocr_timing_pages, len(docs))
         res["ocr_timing"] = {"pages": n, "pages_per_s_wall": n / (time.perf_counter() - t),
                              "pages_per_cpu_s": n / (time.process_time() - c)}

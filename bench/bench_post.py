@@ -82,20 +82,20 @@ def main() -> int:
     import torch
 
     from graphmie.data.mnre import load_split
-    from graphmie.tasks.post import load_checkpoint, predict_prepared, prepare_samples
+    from graphmie.engine.checkpoint import load_checkpoint
+    from graphmie.methods.mre_ise import MREISE
 
     import os
 
-    model, enc, cfg, meta = load_checkpoint(None)
-    samples, _ = load_split(args.data, "val", cfg["data"]["caption_source"], limit=args.speed_rows)
-    vindex = {w: i for i, w in enumerate(meta["vocab"])}
-    prepare_samples(samples[:16], enc, cfg["model"], vindex, cache_tag=None, progress=False)   # warm-up
+    method = MREISE.from_checkpoint(load_checkpoint(None, "post_mre_ise", method="mre_ise"))
+    samples, _ = load_split(args.data, "val", method.config["data"]["caption_source"], limit=args.speed_rows)
+    method.prepare(samples[:16], progress=False)   # warm-up
     speed = {}
     for n in args.speed_threads:
         torch.set_num_threads(n)
         t0 = time.time()
-        p = prepare_samples(samples, enc, cfg["model"], vindex, cache_tag=None, progress=False)
-        predict_prepared(model, p, meta["labels"])
+        p = method.prepare(samples, progress=False)
+        method.predict_prepared(method.model, p, method.labels)
         dt = time.time() - t0
         speed[str(n)] = {"seconds": round(dt, 2), "posts_per_s": round(len(samples) / dt, 1)}
     results["inference"] = {"posts": len(samples), "by_threads": speed,
@@ -104,7 +104,8 @@ def main() -> int:
                             "note": "shipped weights, captions given (spaCy parse + scene graphs + MiniLM + GNN + "
                                     "classifier); posts_per_s is the best over the thread counts timed"}
     if not args.speed_only:
-        results["shipped_dev_metrics"] = {k: meta["dev_metrics"][k] for k in ("precision", "recall", "f1", "accuracy")}
+        shipped = method.ckpt.record["dev_metrics"]
+        results["shipped_dev_metrics"] = {k: shipped[k] for k in ("precision", "recall", "f1", "accuracy")}
     out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_text(json.dumps(results, indent=2))
     for name, m in v.items():

@@ -14,6 +14,18 @@ model setting of both models (e.g. ``--set attention_prior=false``; values are J
 models of one seed are a paired comparison: the ablation's weights start equal to the full
 model's (the sequential attention draws its initial weights and dropout from streams of its
 own). Writes ``bench/results/procedure.json``.
+
+Recipe adaptation and the tuned encoder (issue 17) are rows of ``bench/results/procedure_adaptation.json``:
+
+    python3 -m bench.bench_procedure --row NAME --seeds 31 32 [--adapt none|pretrain|joint]
+        [--labels mapped|separate] [--adapt-epochs 5] [--recipes-per-epoch 0] [--recipe-weight 1.0]
+        [--encoder frozen|lora] [--lora-epochs 2] [--lora-lr 5e-4] [--head-lr 2e-4] [--lora-rank 8]
+        [--purpose selection|confirmation] [--no-ablation]
+
+A row keeps its seeds: running it again with other seeds adds them (its settings must be the
+same). The recipe pre-training sees no wikiHow-FG article, so it runs once per seed and model
+(full, ablation) and every fold starts from it; joint training and the LoRA stage run per fold.
+``--no-ablation`` (selection runs only) trains the full model alone.
 """
 from __future__ import annotations
 
@@ -34,21 +46,28 @@ from graphmie.config import package_versions  # noqa: E402
 from graphmie.data.wikihow_fg import read_folder  # noqa: E402
 from graphmie.evaluation.procedure import score  # noqa: E402
 from graphmie.io import atomic_write_text  # noqa: E402
-from graphmie.tasks.procedure import DEFAULT_MODEL, DEFAULT_TRAINING, Featurizer, predict_example, \
-    prepare, train_model  # noqa: E402
+from graphmie.methods.seqgmper import DEFAULT_ADAPTATION, DEFAULT_ENCODER, DEFAULT_MODEL, DEFAULT_TRAINING  # noqa: E402
+from graphmie.methods.seqgmper.samples import Featurizer, predict_example, prepare, word_features  # noqa: E402
+from graphmie.methods.seqgmper.train import pretrain, recipe_examples, train_model  # noqa: E402
 
 KEYS = ("entity_f1", "flow_f1", "flow_f1_unlabelled", "flow_f1_within_step", "flow_f1_across_steps")
 
 
-def cross_validate(exs, folds: int, seed: int, seq: bool, epochs: int, settings: dict | None = None) -> dict:
+def cross_validate(exs, folds: int, seed: int, seq: bool, epochs: int, settings: dict | None = None,
+                   adaptation: dict | None = None, encoder: dict | None = None, recipes=None) -> dict:
     idx = list(range(len(exs)))
     random.Random(0).shuffle(idx)
     parts = [idx[i::folds] for i in range(folds)]
     preds, golds, preds_ge = [], [], []
+    model_cfg, training = {**(settings or {}), "seq_attention": seq}, {"epochs": epochs, "seed": seed}
+    pretrained = None
+    if adaptation and adaptation["mode"] == "pretrain":
+        pretrained = pretrain(recipes, model_cfg, training, adaptation)
     for part in parts:
         held = set(part)
         train = [exs[i] for i in idx if i not in held]
-        model, _ = train_model(train, {**(settings or {}), "seq_attention": seq}, {"epochs": epochs, "seed": seed})
+        model, _ = train_model(train, model_cfg, training, adaptation=adaptation, encoder=encoder, recipes=recipes,
+                               pretrained=pretrained)
         for i in part:
             preds.append(predict_example(model, exs[i]))
             preds_ge.append(predict_example(model, exs[i], gold_entities=True))
@@ -61,13 +80,15 @@ def cross_validate(exs, folds: int, seed: int, seq: bool, epochs: int, settings:
 
 
 def _seed_pair(job) -> list:
-    exs, folds, seed, epochs, settings = job
+    exs, folds, seed, epochs, settings, adaptation, encoder, recipes, models = job
     torch.set_num_threads(1)
     pair = []
-    for name, seq in (("full", True), ("no_seq_attention", False)):
+    for name, seq in (("full", True), ("no_seq_attention", False))[:models]:
         t = time.time()
-        r = cross_validate(exs, folds, seed, seq, epochs, settings)
+        r = cross_validate(exs, folds, seed, seq, epochs, settings, adaptation, encoder, recipes)
         r["seed"] = seed
+        if adaptation is not None:
+            r["seconds"] = round(time.time() - t, 1)
         pair.append((name, r))
         print(f"{name} seed {seed}: " + ", ".join(f"{k}={r[k]:.4f}" for k in KEYS + ("flow_f1_gold_entities",))
               + f" ({time.time() - t:.0f}s)", file=sys.stderr, flush=True)
@@ -77,12 +98,12 @@ def _seed_pair(job) -> list:
 def summarise(runs: dict, args, t0: float) -> dict:
     results = {}
     for name, rs in runs.items():
+        if not rs:
+            continue
         keys = [k for k in rs[0] if k.startswith(("entity_", "flow_"))]
         results[name] = {"per_seed": rs, "mean": {k: statistics.mean(r[k] for r in rs) for k in keys},
                          "stdev": {k: statistics.pstdev(r[k] for r in rs) for k in keys}}
-    full, abl = results["full"]["mean"], results["no_seq_attention"]["mean"]
-    deltas = [f["flow_f1"] - a["flow_f1"] for f, a in zip(runs["full"], runs["no_seq_attention"])]
-    return {
+    out = {
         "task": "procedure", "dataset": "wikiHow-FG (96 articles, 4 domains, as released in ../shared/data)",
         "protocol": f"{args.folds}-fold CV, articles shuffled with random.Random(0), folds = idx[i::{args.folds}]; "
                     f"seeds {[r['seed'] for r in runs['full']]}; micro-averaged over all held-out articles per "
@@ -92,6 +113,21 @@ def summarise(runs: dict, args, t0: float) -> dict:
                     "(unlabelled: spans only); flows between predicted entities (end to end)",
         "model": {**DEFAULT_MODEL, **args.model}, "training": {**DEFAULT_TRAINING, "epochs": args.epochs},
         "results": results,
+    }
+    if not runs["no_seq_attention"]:
+        return out
+    full, abl = results["full"]["mean"], results["no_seq_attention"]["mean"]
+    deltas = [f["flow_f1"] - a["flow_f1"] for f, a in zip(runs["full"], runs["no_seq_attention"])]
+    across = [f["flow_f1_across_steps"] - a["flow_f1_across_steps"]
+              for f, a in zip(runs["full"], runs["no_seq_attention"])]
+    if args.row:
+        out.update(delta_flow_f1=full["flow_f1"] - abl["flow_f1"], delta_flow_f1_per_seed=deltas,
+                   seeds_where_full_wins=sum(d > 0 for d in deltas),
+                   delta_flow_f1_stdev=statistics.pstdev(deltas) if len(deltas) > 1 else 0.0,
+                   delta_across_steps_per_seed=across, seeds_where_full_wins_across=sum(d > 0 for d in across))
+        return out
+    return {
+        **out,
         "full_beats_ablation_on_flow_f1": full["flow_f1"] > abl["flow_f1"],
         "delta_flow_f1": full["flow_f1"] - abl["flow_f1"],
         "delta_flow_f1_per_seed": deltas,
@@ -114,6 +150,22 @@ def main(argv=None) -> int:
     ap.add_argument("--add-to", type=Path, help="an earlier results file whose seeds are kept")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a model setting for both models, value in JSON (e.g. attention_prior=false)")
+    row = ap.add_argument_group("recipe adaptation / tuned encoder rows (-> bench/results/procedure_adaptation.json)")
+    row.add_argument("--row", help="the row's name; with it the run is a row of the adaptation results")
+    row.add_argument("--purpose", choices=("selection", "confirmation"), default="selection")
+    row.add_argument("--adapt", choices=("none", "pretrain", "joint"), default="none")
+    row.add_argument("--labels", choices=("mapped", "separate"), default=DEFAULT_ADAPTATION["labels"])
+    row.add_argument("--recipes", type=Path, default=ROOT.parent / "shared" / "data" / "recipe_fg_en")
+    row.add_argument("--adapt-epochs", type=int, default=DEFAULT_ADAPTATION["epochs"])
+    row.add_argument("--adapt-lr", type=float, default=DEFAULT_ADAPTATION["lr"])
+    row.add_argument("--recipes-per-epoch", type=int, default=DEFAULT_ADAPTATION["recipes_per_epoch"])
+    row.add_argument("--recipe-weight", type=float, default=DEFAULT_ADAPTATION["recipe_weight"])
+    row.add_argument("--encoder", choices=("frozen", "lora"), default="frozen")
+    row.add_argument("--lora-rank", type=int, default=DEFAULT_ENCODER["rank"])
+    row.add_argument("--lora-epochs", type=int, default=DEFAULT_ENCODER["epochs"])
+    row.add_argument("--lora-lr", type=float, default=DEFAULT_ENCODER["lr"])
+    row.add_argument("--head-lr", type=float, default=DEFAULT_ENCODER["head_lr"])
+    row.add_argument("--no-ablation", action="store_true", help="train the full model only (selection runs)")
     args = ap.parse_args(argv)
     args.model = {}
     for kv in args.set:
@@ -126,6 +178,8 @@ def main(argv=None) -> int:
         except json.JSONDecodeError:
             args.model[key] = value                    # a bare string such as pairwise
     torch.set_num_threads(1)
+    if args.row:
+        return run_row(args)
     docs = read_folder(args.data)
     feat = Featurizer()
     exs = [prepare(d, feat) for d in docs]
@@ -141,7 +195,8 @@ def main(argv=None) -> int:
 
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         # each finished seed is a complete pair (full + ablation)
-        for seed, pair in zip(seeds, pool.map(_seed_pair, [(exs, args.folds, s, args.epochs, args.model) for s in seeds])):
+        jobs = [(exs, args.folds, s, args.epochs, args.model, None, None, None, 2) for s in seeds]
+        for seed, pair in zip(seeds, pool.map(_seed_pair, jobs)):
             for name, r in pair:
                 runs[name].append(r)
             out = summarise(runs, args, t0)
@@ -153,6 +208,63 @@ def main(argv=None) -> int:
     print(f"no_seq_attention: {json.dumps({k: round(abl[k], 4) for k in KEYS})}")
     print(json.dumps({"flow_f1": full["flow_f1"], "flow_f1_ablation": abl["flow_f1"],
                       "entity_f1": full["entity_f1"], "flow_f1_unlabelled": full["flow_f1_unlabelled"]}))
+    return 0
+
+
+ADAPTATION_OUT = ROOT / "bench" / "results" / "procedure_adaptation.json"
+
+
+def run_row(args) -> int:
+    """One row of ``procedure_adaptation.json``: the seeds of ``--seeds`` not yet in the row."""
+    adaptation = {**DEFAULT_ADAPTATION, "mode": args.adapt, "labels": args.labels, "epochs": args.adapt_epochs,
+                  "lr": args.adapt_lr, "recipes_per_epoch": args.recipes_per_epoch,
+                  "recipe_weight": args.recipe_weight, "recipes": str(args.recipes)}
+    encoder = {**DEFAULT_ENCODER, "tune": args.encoder, "rank": args.lora_rank, "epochs": args.lora_epochs,
+               "lr": args.lora_lr, "head_lr": args.head_lr}
+    settings = {"model": {**DEFAULT_MODEL, **args.model}, "training": {**DEFAULT_TRAINING, "epochs": args.epochs},
+                "adaptation": {k: v for k, v in adaptation.items() if k not in ("recipes", "limit")},
+                "encoder": encoder, "folds": args.folds, "models": 1 if args.no_ablation else 2}
+    out_path = args.out if args.out != ROOT / "bench" / "results" / "procedure.json" else ADAPTATION_OUT
+    table = json.loads(out_path.read_text()) if out_path.exists() else {
+        "task": "procedure", "what": "issue 17: recipe adaptation and the tuned encoder, 5-fold CV on wikiHow-FG",
+        "rows": {}}
+    old = table["rows"].get(args.row)
+    if old is not None and old["settings"] != settings:
+        print(f"error: row {args.row!r} exists with other settings: {json.dumps(old['settings'])}", file=sys.stderr)
+        return 2
+    runs = {name: list(old["results"].get(name, {}).get("per_seed", [])) if old else []
+            for name in ("full", "no_seq_attention")}
+    done = {r["seed"] for r in runs["full"]}
+    seeds = [s for s in args.seeds if s not in done]
+    docs = read_folder(args.data)
+    feat = Featurizer()
+    exs = [prepare(d, feat) for d in docs]
+    recipes, skipped = None, []
+    if args.adapt != "none":
+        recipes = recipe_examples(args.recipes, adaptation, feat, skipped)
+    feat.save()
+    t0 = time.time()
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        jobs = [(exs, args.folds, s, args.epochs, args.model, adaptation, encoder, recipes, settings["models"])
+                for s in seeds]
+        for pair in pool.map(_seed_pair, jobs):
+            for name, r in pair:
+                runs[name].append(r)
+            entry = summarise(runs, args, t0)
+            entry.update(settings=settings, purpose=args.purpose, command=" ".join(["python3 -m bench.bench_procedure"]
+                                                                                  + sys.argv[1:]),
+                         recipes_used=len(recipes) if recipes else 0, recipes_skipped=len(skipped),
+                         versions=package_versions())
+            table["rows"][args.row] = entry
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(out_path, json.dumps(table, indent=2))
+    entry = table["rows"].get(args.row)
+    if entry:
+        for name, res in entry["results"].items():
+            print(f"{args.row} {name}: " + json.dumps({k: f"{res['mean'][k]:.4f} ± {res['stdev'][k]:.4f}"
+                                                       for k in KEYS}, ensure_ascii=False))
     return 0
 
 

@@ -11,12 +11,17 @@ can be built either with ordinary keyword arguments or from a config section::
     Model.from_config({"hidden": 64, "heads": 2})
 
 Unknown keys in a section are an error (a typo must not silently fall back to a default).
+
+Every method declares its configuration as a *schema*: a nested dict of defaults (sections are
+dicts). :func:`resolve` merges a config into its schema and refuses what does not fit it: an
+unknown key is ``E020`` naming the key and the closest known one, a value of the wrong type is
+``E021``. The same check runs on TOML files, on ``--set`` overrides and on the options of
+``evaluate`` / ``extract``.
 """
 from __future__ import annotations
 
 import copy
 import inspect
-import json
 import os
 import platform
 import tomllib
@@ -24,16 +29,82 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .errors import GraphmieError
+from .errors import GraphmieError, closest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO_ROOT / "configs"
+#: top-level keys every config may hold besides its sections
+TOP_LEVEL = {"task": "", "method": "", "meta": None}
 
 
 def cache_dir(task: str) -> Path:
-    """Where a task caches derived features (never in the repo): ``$GRAPHMIE_CACHE/<task>``,
-    ``/tmp/graphmie_cache/<task>`` by default. Safe to delete at any time."""
-    return Path(os.environ.get("GRAPHMIE_CACHE", "/tmp/graphmie_cache")) / task
+    """Where a task caches derived features (never in the repo; safe to delete at any time):
+    ``$GRAPHMIE_CACHE/<task>``, by default the user's own ``$XDG_CACHE_HOME/graphmie/<task>``
+    (``~/.cache/graphmie``), created private (0700) so another local user cannot plant features.
+    Entries are keyed by content hashes of what produced them."""
+    env = os.environ.get("GRAPHMIE_CACHE")
+    root = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "graphmie"
+    if not root.exists():
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return root / task
+
+
+class Mapping(dict):
+    """A schema value that is a free mapping (any keys), not a section: ``Mapping({"PER": "PER"})``."""
+
+
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "a list"}
+
+
+def _check_value(key: str, section: str, default, value, source):
+    """``value`` converted to the type of ``default`` (an int is a valid float), or E021."""
+    if default is None or value is None:
+        return value
+    if isinstance(default, Mapping):
+        if not isinstance(value, dict):
+            raise GraphmieError("E021", source, key=key, section=section, expected="a table", value=value)
+        return dict(value)
+    t = type(default)
+    if t is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if t is bool and not isinstance(value, bool) or t is int and (isinstance(value, bool) or not isinstance(value, int)) \
+            or t in (float, str, list) and not isinstance(value, t):
+        raise GraphmieError("E021", source, key=key, section=section, expected=_TYPE_NAMES.get(t, t.__name__),
+                            value=value)
+    return copy.deepcopy(value)
+
+
+def _is_section(v) -> bool:
+    return isinstance(v, dict) and not isinstance(v, Mapping)
+
+
+def resolve(schema: dict, config: dict | None = None, source=None, section: str = "",
+            top_level: dict | None = None) -> dict:
+    """The defaults of ``schema`` updated with ``config``; sections are nested dicts.
+
+    Unknown keys are ``E020`` (with the closest known key), wrong types ``E021``; ``source``
+    (a file) is named in both. ``top_level`` adds keys allowed at the top only (``task``, ...),
+    kept in the result when given."""
+    known = {**(top_level or {}), **schema}
+    where = f"[{section}]" if section else "the top level"
+    config = config or {}
+    for key in config:
+        if key not in known:
+            raise GraphmieError("E020", source, key=key, section=where, hint=closest(key, known))
+    out = {}
+    for key, default in known.items():
+        sub = f"{section}.{key}" if section else key
+        if _is_section(default):
+            value = config.get(key, {})
+            if not isinstance(value, dict):
+                raise GraphmieError("E021", source, key=key, section=where, expected="a table of options",
+                                    value=value)
+            out[key] = resolve(default, value, source, sub)
+        elif key in config:
+            out[key] = _check_value(key, where, default, config[key], source)
+        elif key not in (top_level or {}):
+            out[key] = copy.deepcopy(default)
+    return out
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> dict:
@@ -45,11 +116,15 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> di
         cfg = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise GraphmieError("E011", path, detail=str(e)) from None
+    if not isinstance(cfg, dict):
+        raise GraphmieError("E004", path, detail="a config is a TOML table")
     for key, value in (overrides or {}).items():
         node = cfg
         *parents, leaf = key.split(".")
         for p in parents:
             node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise GraphmieError("E029", path, detail=f"{key!r}: {p!r} is not a section")
         node[leaf] = value
     cfg.setdefault("meta", {})["config_path"] = str(path)
     return cfg
@@ -59,7 +134,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     """``training.epochs=3`` -> ("training.epochs", 3); values parsed as TOML scalars."""
     key, sep, raw = text.partition("=")
     if not sep:
-        raise GraphmieError("E011", None, detail=f"override {text!r} is not KEY=VALUE")
+        raise GraphmieError("E029", None, detail=repr(text))
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
@@ -76,9 +151,9 @@ def configurable(cls):
     def from_config(klass, section: dict | None = None, **extra):
         section = dict(section or {})
         section.update(extra)
-        unknown = set(section) - params
-        if unknown:
-            raise GraphmieError("E011", None, detail=f"{klass.__name__} has no option(s) {sorted(unknown)}")
+        for key in section:
+            if key not in params:
+                raise GraphmieError("E020", None, key=key, section=klass.__name__, hint=closest(key, params))
         return klass(**section)
 
     cls.from_config = from_config
@@ -94,17 +169,3 @@ def package_versions(names: tuple[str, ...] = ("graphmie", "torch", "torch-geome
         except metadata.PackageNotFoundError:
             out[n] = "not installed"
     return out
-
-
-def save_run_record(out_dir: str | Path, config: dict, metrics: dict, extra: dict | None = None) -> Path:
-    """Write ``run.json`` beside a checkpoint: resolved config, package versions, dev figures."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    record = {"config": copy.deepcopy(config), "versions": package_versions(), "metrics": metrics}
-    if extra:
-        record.update(extra)
-    path = out_dir / "run.json"
-    from .io import atomic_write_text
-
-    atomic_write_text(path, json.dumps(record, indent=2, default=str))
-    return path

@@ -9,7 +9,11 @@ Coordinates: boxes are ``(x0, y0, x1, y1)`` in pixels of their page/image, origi
 top-left. Spans are ``(start, end)`` character offsets into :attr:`Document.text`
 (or into the step's text for procedures), end exclusive.
 
-Every object round-trips through plain JSON with ``to_dict`` / ``from_dict``.
+Every object round-trips through plain JSON with ``to_dict`` / ``from_dict``. A document's JSON
+carries ``schema_version`` (:data:`SCHEMA_VERSION`); reading a newer version is refused.
+
+PDF pages: the page's ``width``/``height`` and every box on it are in PDF points (1/72 inch),
+``Page.unit == "pt"``; image pages are in pixels (``unit == "px"``).
 """
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, Optional
 
 DocKind = Literal["form", "post", "procedure"]
+#: version of the document JSON schema written by :meth:`Document.to_dict`
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -180,6 +186,7 @@ class Page:
     width: float
     height: float
     image: Optional[str] = None
+    unit: str = "px"                     # "px" (image pixels) or "pt" (PDF points)
 
 
 @dataclass
@@ -214,10 +221,14 @@ class Document:
 
     # --- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict:
-        return _encode(self)
+        return {"schema_version": SCHEMA_VERSION, **_encode(self)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Document":
+        version = d.get("schema_version", 1)
+        if not isinstance(version, int) or version > SCHEMA_VERSION:
+            raise ValueError(f"document schema version {version!r} is newer than this graphmie reads "
+                             f"({SCHEMA_VERSION})")
         return _decode(cls, d)
 
 

@@ -16,6 +16,11 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def file_mode() -> int:
+    """The permissions an ordinary new file gets here (0666 less the umask)."""
+    return 0o666 & ~_UMASK
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write to a temporary file in the same folder, then rename: never a half-written file."""
     path = Path(path)
@@ -24,7 +29,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
+        os.chmod(tmp, file_mode())  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -91,31 +96,13 @@ def load_weights(path: str | Path):
             return load_file(str(path))
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any decode failure is reported the same way
-        raise GraphmieError("E010", path, detail=str(e).splitlines()[0] if str(e) else type(e).__name__) from None
+        raise GraphmieError("E010", path, detail=_first_reason(e)) from None
 
 
-def load_trained_weights(model, path: str | Path) -> None:
-    """Load the *trained* tensors of ``model`` from ``path`` (:func:`load_weights`): the file holds what
-    ``model.trainable_state()`` saved, the rest (a frozen pretrained encoder) is already in the model.
-    Every tensor ``model.is_trainable_key`` names must be in the file and nothing else may be."""
-    state = {k: v.float() if v.is_floating_point() else v for k, v in load_weights(path).items()}
-    try:
-        missing, unexpected = model.load_state_dict(state, strict=False)
-    except RuntimeError as e:  # shape mismatch
-        raise GraphmieError("E010", path, detail=str(e).splitlines()[0]) from None
-    bad = [k for k in missing if model.is_trainable_key(k)] + list(unexpected)
-    if bad:
-        raise GraphmieError("E010", path, detail=f"weights do not fit the model: {bad[:3]}")
-
-
-def save_weights(state: dict, path: str | Path, half: bool = False, metadata: dict[str, str] | None = None) -> None:
-    """Save a state dict as safetensors (optionally fp16 for floating tensors), atomically."""
-    from safetensors.torch import save
-
-    tensors = {}
-    for k, v in state.items():
-        v = v.detach().cpu().contiguous()
-        if half and v.is_floating_point():
-            v = v.half()
-        tensors[k] = v
-    atomic_write_bytes(path, save(tensors, metadata=metadata))
+def _first_reason(e: Exception) -> str:
+    """The first line of a loader's error, without its advice (torch suggests ``weights_only=False``,
+    i.e. unpickling the file: never do that with a file someone handed you)."""
+    text = str(e)
+    if "Weights only load failed" in text:
+        return "the file holds pickled Python objects, not only tensors (graphmie never unpickles)"
+    return text.splitlines()[0] if text else type(e).__name__

@@ -1,13 +1,16 @@
-"""Registries: named, lazily imported components (tasks).
+"""Registries: named, lazily imported components (tasks and methods).
 
 A registry maps a name to either an object or an ``"module:attr"`` string that is
 imported on first use, so the CLI starts fast and optional parts never import
-unless asked for.
+unless asked for. Adding a method is one folder under ``graphmie/methods/`` and one
+``methods.register`` line here.
 """
 from __future__ import annotations
 
 import importlib
 from typing import Any, Callable
+
+from .errors import GraphmieError
 
 
 class Registry:
@@ -28,7 +31,7 @@ class Registry:
 
     def get(self, name: str) -> Any:
         if name not in self._entries:
-            raise KeyError(f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self._entries))}")
+            raise GraphmieError("E022", None, name=self.kind, value=name, choices=", ".join(sorted(self._entries)))
         entry = self._entries[name]
         if isinstance(entry, str):
             module, _, attr = entry.partition(":")
@@ -49,3 +52,11 @@ tasks.register("form", "graphmie.tasks.form:FormTask")
 tasks.register("post", "graphmie.tasks.post:PostTask")
 tasks.register("entity", "graphmie.tasks.entity:EntityTask")
 tasks.register("procedure", "graphmie.tasks.procedure:ProcedureTask")
+
+#: Methods: one per paper method, each a :class:`graphmie.engine.method.Method` in its own folder.
+methods = Registry("method")
+methods.register("re2", "graphmie.methods.re2:RE2")
+methods.register("mre_ise", "graphmie.methods.mre_ise:MREISE")
+methods.register("mner", "graphmie.methods.mner:MNER")
+methods.register("hindex", "graphmie.methods.hindex:HIndex")
+methods.register("seqgmper", "graphmie.methods.seqgmper:SeqGMPERMethod")

@@ -23,7 +23,7 @@ def serialize(doc: Document, fmt: str) -> str:
     if fmt not in WRITERS:
         from graphmie.errors import GraphmieError
 
-        raise GraphmieError("E009", None, detail=f"unknown KG format {fmt!r}; choose from {', '.join(FORMATS)}")
+        raise GraphmieError("E022", None, name="KG format", value=fmt, choices=", ".join(FORMATS))
     return serialize_rdf(doc, fmt)
 
 

@@ -47,31 +47,39 @@ def load_result(path: Path) -> Document | None:
     if not isinstance(data, dict) or "kind" not in data or "entities" not in data:
         return None
     if data.get("kind") not in ("form", "post", "procedure"):
-        raise GraphmieError("E009", path, detail=f"'kind' must be form, post or procedure, not {data.get('kind')!r}")
+        raise GraphmieError("E022", path, name="'kind'", value=data.get("kind"), choices="form, post, procedure")
     try:
         doc = Document.from_dict(data)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise GraphmieError("E004", path, detail=f"not a graphmie result document ({type(e).__name__}: {e})") from None
     if not isinstance(doc.id, str) or not isinstance(doc.source, str):
-        raise GraphmieError("E004", path, detail="'id' and 'source' must be strings")
+        raise GraphmieError("E019", path, detail="'id' and 'source' must be strings")
     check_document(doc, path)
     try:  # a dry run of the fact graph, so a bad value fails here and not half-way through a file
         for _ in document_facts(doc):
             pass
     except (TypeError, ValueError, KeyError, IndexError, AttributeError) as e:
-        raise GraphmieError("E004", path, detail=f"a value cannot be exported ({type(e).__name__}: {e})") from None
+        raise GraphmieError("E019", path, detail=f"a value cannot be exported ({type(e).__name__}: {e})") from None
     return doc
+
+
+class _Discard(Exception):
+    """Raised inside :func:`atomic_text_file` to drop the file instead of renaming it into place."""
 
 
 @contextlib.contextmanager
 def atomic_text_file(path: Path):
-    """A text file written under a temporary name and renamed into place on success."""
+    """A text file written under a temporary name and renamed into place on success (with the
+    permissions an ordinary new file gets); nothing is left on failure or :class:`_Discard`."""
+    from graphmie.io import file_mode
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             yield fh
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -82,13 +90,30 @@ def atomic_text_file(path: Path):
 def export_command(args) -> int:
     fmt, out = getattr(args, "format", None), getattr(args, "out", None)
     if not (fmt or args.store or args.ladybug or args.bolt):
-        raise GraphmieError("E011", None, detail="nothing to do: give --format (with --out), --store, --ladybug "
+        raise GraphmieError("E030", None, detail="nothing to do: give --format (with --out), --store, --ladybug "
                                                  "or --bolt")
     if fmt == "neo4j-csv" and out is None:
-        raise GraphmieError("E011", None, detail="--format neo4j-csv needs --out DIR")
+        raise GraphmieError("E030", None, detail="--format neo4j-csv needs --out DIR")
     if out is not None and not fmt:
-        raise GraphmieError("E011", None, detail="--out needs --format")
+        raise GraphmieError("E030", None, detail="--out needs --format")
+    if fmt == "neo4j-csv" and out.exists() and not out.is_dir():
+        raise GraphmieError("E030", out, detail="--format neo4j-csv writes a folder, and --out is a file")
+    if fmt and fmt != "neo4j-csv" and out is not None and out.is_dir():
+        raise GraphmieError("E030", out, detail=f"--format {fmt} writes one file, and --out is a folder")
     log = sys.stderr
+    try:
+        ok, failed, skipped = _export(args, fmt, out, log)
+    except _Discard as d:                 # nothing exported: no half-empty output file either
+        ok, (failed, skipped) = 0, d.args
+    summary = {"ok": ok, "failed": len(failed), "skipped": len(skipped), "skipped_files": skipped}
+    print(json.dumps(summary), file=sys.stderr if (fmt and not out) else sys.stdout)
+    if ok == 0 and not failed:
+        raise GraphmieError("E007", None, detail="no result documents found")
+    return 0 if not failed else 1
+
+
+def _export(args, fmt, out, log) -> tuple[int, list, list]:
+    """Stream every result into every sink; returns (documents exported, failures, skipped files)."""
     sinks, closers = [], []
     with contextlib.ExitStack() as stack:
         if fmt == "neo4j-csv":
@@ -126,12 +151,12 @@ def export_command(args) -> int:
 
             password = args.password or os.environ.get("NEO4J_PASSWORD")
             if not password:
-                raise GraphmieError("E011", args.bolt, detail="give --password or set NEO4J_PASSWORD")
+                raise GraphmieError("E030", args.bolt, detail="give --password or set NEO4J_PASSWORD")
             bw = BoltWriter(args.bolt, args.user, password)
             sinks.append(bw.add_document)
             stack.callback(bw.close)
 
-        ok, failed, skipped = 0, [], 0
+        ok, failed, skipped = 0, [], []
         from tqdm import tqdm
 
         for path, explicit in tqdm(list(iter_result_files(args.results)), desc="export", unit="doc",
@@ -142,7 +167,8 @@ def export_command(args) -> int:
                     if explicit:
                         raise GraphmieError("E004", path, detail="not a graphmie result document "
                                                                  "(needs 'kind', 'id', 'source', 'entities')")
-                    skipped += 1
+                    skipped.append(str(path))
+                    print(f"skipped: {path}: JSON that is not a graphmie result document", file=log)
                     continue
                 for sink in sinks:
                     sink(doc)
@@ -150,13 +176,11 @@ def export_command(args) -> int:
             except GraphmieError as e:
                 failed.append({"input": str(path), "code": e.code, "error": str(e)})
                 print(f"error: {e}", file=log)
+        if ok == 0 and fmt and fmt != "neo4j-csv" and out is not None:
+            raise _Discard(failed, skipped)
         for c in closers:
             c()
-    summary = {"ok": ok, "failed": len(failed), "skipped": skipped}
-    print(json.dumps(summary), file=sys.stderr if (fmt and not out) else sys.stdout)
-    if ok == 0 and not failed:
-        raise GraphmieError("E007", None, detail="no result documents found")
-    return 0 if not failed else 1
+    return ok, failed, skipped
 
 
 # --- query ---------------------------------------------------------------------------------

@@ -140,12 +140,24 @@ def cypher_literal(v) -> str:
     if isinstance(v, float):
         return repr(v) if math.isfinite(v) else "null"
     if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
+        return _one_line(json.dumps(v, ensure_ascii=False))
     if isinstance(v, dict):
         return "{" + ", ".join(f"{_key(k)}: {cypher_literal(x)}" for k, x in v.items()) + "}"
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(cypher_literal(x) for x in v) + "]"
-    return json.dumps(str(v), ensure_ascii=False)
+    return _one_line(json.dumps(str(v), ensure_ascii=False))
+
+
+#: characters other than \n and \r that end a line for some readers (Python's splitlines, editors)
+_LINE_BREAKS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def _one_line(literal: str) -> str:
+    """A string literal kept on one line of the script: the Unicode line and paragraph separators
+    (and NEL) are written as escapes, as JSON already writes the control characters."""
+    for ch, esc in _LINE_BREAKS.items():
+        literal = literal.replace(ch, esc)
+    return literal
 
 
 def _key(k: str) -> str:
@@ -351,9 +363,15 @@ class LadybugStore:
             from graphmie.errors import GraphmieError
 
             raise GraphmieError("E015", path, detail=f"ladybug ({e})") from None
+        from graphmie.errors import GraphmieError
+
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = ladybug.Database(str(self.path))
+        try:
+            self.db = ladybug.Database(str(self.path))
+        except RuntimeError as e:           # a folder, or a file that is not a database
+            raise GraphmieError("E002", path, detail=f"not a LadybugDB database "
+                                f"({str(e).removeprefix('Runtime exception: ')})") from None
         self.conn = ladybug.Connection(self.db)
         for stmt in ladybug_schema():
             self.conn.execute(stmt)
@@ -388,7 +406,8 @@ class LadybugStore:
         it; Neo4j constraint lines are skipped (the tables already exist). Returns batches run."""
         self.flush()
         rows, n = None, 0
-        for line in text.splitlines():
+        for line in text.split("\n"):
+            line = line.rstrip("\r")
             if line.startswith(":param rows => "):
                 # each map is evaluated on its own: Kuzu cannot type a list literal whose maps
                 # mix null and non-null values in one field

@@ -141,22 +141,27 @@ def label_path(label: str) -> str:
     return quote(s, safe="/-_~").replace(".", "%2E") or "_"
 
 
-def media_fragment(image_iri: str, box: Box) -> str:
-    """W3C Media Fragments spatial IRI: ``<image>#xywh=x,y,w,h`` in whole pixels covering the box."""
+def media_fragment(image_iri: str, box: Box, unit: str = "px", page: Optional[int] = None) -> str:
+    """The IRI of a box on its image: W3C Media Fragments ``<image>#xywh=x,y,w,h`` in whole pixels
+    covering the box; on a PDF page (``unit == "pt"``), RFC 8118's ``<file.pdf>#page=N&viewrect=
+    left,top,width,height`` in PDF points (pages counted from 1)."""
     x, y = math.floor(box.x0), math.floor(box.y0)
     w, h = math.ceil(box.x1) - x, math.ceil(box.y1) - y
     base = image_iri.split("#", 1)[0]
+    if unit == "pt":
+        return f"{base}#page={(page or 0) + 1}&viewrect={max(x, 0)},{max(y, 0)},{max(w, 0)},{max(h, 0)}"
     return f"{base}#xywh={max(x, 0)},{max(y, 0)},{max(w, 0)},{max(h, 0)}"
 
 
 # --- document -> facts ---------------------------------------------------------------------
-def _box_props(props: dict, box: Optional[Box], image_iri: Optional[str]) -> None:
+def _box_props(props: dict, box: Optional[Box], image_iri: Optional[str], unit: str = "px",
+               page: Optional[int] = None) -> None:
     if box is None:
         return
     props["x0"], props["y0"], props["x1"], props["y1"] = (float(box.x0), float(box.y0), float(box.x1),
                                                           float(box.y1))
     if image_iri:
-        props["mediaFragment"] = IRI(media_fragment(image_iri, box))
+        props["mediaFragment"] = IRI(media_fragment(image_iri, box, unit, page))
 
 
 def _prov_props(props: dict, prov: Optional[Provenance], image_iri: Optional[str] = None) -> None:
@@ -207,10 +212,11 @@ def document_facts(doc: Document) -> Iterator[Node | Edge]:
         dprops["caption"] = clean_text(doc.caption)
     yield Node("Document", dk, dprops, (NS + doc.kind.capitalize(),))
 
-    page_image = {}
+    page_image, page_unit = {}, {}
     for p in doc.pages:
         pk = stable_key(dk, "page", p.index)
-        props = {"pageIndex": int(p.index)}
+        props = {"pageIndex": int(p.index), "unit": clean_text(p.unit)}
+        page_unit[p.index] = p.unit
         for k, v in (("width", p.width), ("height", p.height)):
             if finite(v) is not None:
                 props[k] = float(v)
@@ -261,7 +267,7 @@ def document_facts(doc: Document) -> Iterator[Node | Edge]:
             props["image"] = IRI(img)
         if r.label:
             props["label"] = clean_text(r.label)
-        _box_props(props, r.box, img)
+        _box_props(props, r.box, img, page_unit.get(r.page, "px"), r.page)
         _prov_props(props, r.provenance)
         yield Node("Region", rk, props)
         yield Edge("HAS_REGION", "Document", dk, "Region", rk)
@@ -282,7 +288,7 @@ def document_facts(doc: Document) -> Iterator[Node | Edge]:
             props["page"] = int(e.page)
         if e.step is not None:
             props["step"] = int(e.step)
-        _box_props(props, e.box, img if e.box is not None else None)
+        _box_props(props, e.box, img if e.box is not None else None, page_unit.get(e.page, "px"), e.page)
         _prov_props(props, e.provenance)
         yield Node("Entity", ek, props, (TYPE + label_path(e.label),))
         yield Edge("HAS_ENTITY", "Document", dk, "Entity", ek)
@@ -343,15 +349,15 @@ def check_document(doc: Document, where=None) -> None:
     for r in doc.relations:
         for end in (r.head, r.tail):
             if end not in ids:
-                raise GraphmieError("E004", where or doc.source,
+                raise GraphmieError("E012", where or doc.source,
                                     detail=f"relation {r.id!r} refers to unknown entity {end!r}")
     regions = {r.id for r in doc.regions}
     for g in doc.groundings:
         if g.entity not in ids:
-            raise GraphmieError("E004", where or doc.source,
+            raise GraphmieError("E012", where or doc.source,
                                 detail=f"grounding refers to unknown entity {g.entity!r}")
         if g.region is not None and g.region not in regions and g.box is None:
-            raise GraphmieError("E004", where or doc.source,
+            raise GraphmieError("E012", where or doc.source,
                                 detail=f"grounding of {g.entity!r} refers to unknown region {g.region!r}")
 
 
@@ -365,7 +371,8 @@ _BOX = [("x0", "DOUBLE"), ("y0", "DOUBLE"), ("x1", "DOUBLE"), ("y1", "DOUBLE"), 
 NODE_SCHEMA: dict[str, list[tuple[str, str]]] = {
     "Document": [("docId", "STRING"), ("kind", "STRING"), ("source", "STRING"), ("sourceIri", "STRING"),
                  ("text", "STRING"), ("image", "STRING"), ("caption", "STRING")],
-    "Page": [("pageIndex", "INT64"), ("width", "DOUBLE"), ("height", "DOUBLE"), ("image", "STRING")],
+    "Page": [("pageIndex", "INT64"), ("unit", "STRING"), ("width", "DOUBLE"), ("height", "DOUBLE"),
+             ("image", "STRING")],
     "Step": [("stepIndex", "INT64"), ("text", "STRING"), ("image", "STRING")],
     "Region": [("regionId", "STRING"), ("kind", "STRING"), ("page", "INT64"), ("image", "STRING"),
                ("label", "STRING")] + _BOX + _PROV,

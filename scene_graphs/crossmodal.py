@@ -4,19 +4,21 @@ Nodes of the TSG get the prefix ``t:``, nodes of the VSG (image, regions, captio
 Cross-modal edges:
 
 * ``similar``: a textual object/attribute node and a caption object/attribute node whose phrase
-  embeddings (mean of MiniLM's static word-piece embeddings, a shared space for both sides) have
-  cosine >= ``threshold``;
+  vectors have cosine >= ``threshold``;
 * ``in_post``: every textual object to the image node (the post's image as global context);
 * ``may_depict``: the relation's head and tail objects to every region (candidates; the graph
   information bottleneck learns which of these, and of all other edges, to keep).
 
-``to_tensors`` turns a CMG into model inputs: node type ids, head/tail flags, 384-d phrase
-embeddings, 9-d box geometry, and typed directed edges (each edge also reversed, type + ``len(EDGE_TYPES)``).
+``to_tensors`` turns a CMG into model inputs: node type ids, head/tail flags, phrase vectors, 9-d box
+geometry, and typed directed edges (each edge also reversed, type + ``len(EDGE_TYPES)``).
+
+Phrase vectors come from the caller's ``embed`` (a callable: list of phrases -> ``[n, dim]`` unit
+vectors, one space for text and caption); graphmie passes MiniLM's static word-piece embeddings
+(:func:`graphmie.engine.embedder.get_static_embedder` with 16 pieces).
 """
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 
@@ -27,38 +29,12 @@ EDGE_TYPES = ("attr", "subj", "obj", "mod", "same_as", "has_region", "contains",
 NODE_TYPES = ("text:object", "text:attribute", "text:relation", "image:image", "image:region",
               "caption:object", "caption:attribute", "caption:relation")
 DEFAULT_THRESHOLD = 0.55
+#: phrases -> [n, dim] unit vectors
+Embed = Callable[[list[str]], torch.Tensor]
 
 
-class StaticEmbedder:
-    """Phrase vectors from MiniLM's input word-piece embedding table (no transformer pass: fast, fixed)."""
-
-    def __init__(self):
-        from graphmie.encoders.text import load_backbone
-
-        self.tokenizer, model = load_backbone()
-        self.table = model.get_input_embeddings().weight.detach().clone()
-        self.dim = self.table.shape[1]
-        self._cache: dict[str, torch.Tensor] = {}
-
-    def __call__(self, phrases: list[str]) -> torch.Tensor:
-        out = []
-        for p in phrases:
-            v = self._cache.get(p)
-            if v is None:
-                ids = self.tokenizer(p, add_special_tokens=False)["input_ids"][:16]
-                v = torch.nn.functional.normalize(self.table[ids].mean(0), dim=0) if ids else torch.zeros(self.dim)
-                self._cache[p] = v
-            out.append(v)
-        return torch.stack(out) if out else torch.zeros(0, self.dim)
-
-
-@lru_cache(maxsize=1)
-def get_static_embedder() -> StaticEmbedder:
-    return StaticEmbedder()
-
-
-def fuse(tsg: SceneGraph, vsg: Optional[SceneGraph], head_span=None, tail_span=None,
-         embed=None, threshold: float = DEFAULT_THRESHOLD) -> SceneGraph:
+def fuse(tsg: SceneGraph, vsg: Optional[SceneGraph], head_span=None, tail_span=None, *, embed: Embed,
+         threshold: float = DEFAULT_THRESHOLD) -> SceneGraph:
     """Fuse a TSG and a VSG (``None``: text only) into one graph; marks head/tail objects by span."""
     t = tsg.prefixed("t:")
     for n in t.nodes:
@@ -81,7 +57,6 @@ def fuse(tsg: SceneGraph, vsg: Optional[SceneGraph], head_span=None, tail_span=N
     t_nodes = [n for n in t.nodes if n.kind in ("object", "attribute")]
     c_nodes = [n for n in v.nodes if n.source == "caption" and n.kind in ("object", "attribute")]
     if t_nodes and c_nodes:
-        embed = embed or get_static_embedder()
         sims = (embed([n.text for n in t_nodes]) @ embed([n.text for n in c_nodes]).T).tolist()
         for i, a in enumerate(t_nodes):
             for j, b in enumerate(c_nodes):
@@ -110,16 +85,13 @@ def geometry(box) -> list[float]:
     return [x0, y0, x1, y1, w, h, w * h, (x0 + x1) / 2, (y0 + y1) / 2]
 
 
-def to_tensors(g: SceneGraph, embed=None) -> dict[str, torch.Tensor]:
+def to_tensors(g: SceneGraph, embed: Embed) -> dict[str, torch.Tensor]:
     """Model inputs for one CMG (see the module docstring)."""
-    embed = embed or get_static_embedder()
     index = {n.id: i for i, n in enumerate(g.nodes)}
     roles = getattr(g, "roles", {})
-    texts = [n.text if n.kind not in ("image", "region") else "" for n in g.nodes]
-    emb = embed(texts) if texts else torch.zeros(0, 384)
-    for i, n in enumerate(g.nodes):
-        if n.kind in ("image", "region"):
-            emb[i] = 0
+    visual = [n.kind in ("image", "region") for n in g.nodes]
+    emb = embed([n.text if not v else "" for n, v in zip(g.nodes, visual)])
+    emb = emb.masked_fill(torch.tensor(visual, dtype=torch.bool).reshape(-1, 1), 0.0)     # no phrase vector
     src, dst, et = [], [], []
     for s, d, lab in g.edges:
         k = EDGE_TYPES.index(lab)

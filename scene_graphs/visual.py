@@ -20,6 +20,7 @@ When crop embeddings are given, two regions whose crops are very alike (cosine >
 """
 from __future__ import annotations
 
+import re
 from typing import Optional, Sequence
 
 from graphmie.errors import GraphmieError
@@ -103,14 +104,29 @@ def build_visual_graph(regions: Sequence[Sequence[float]] = (), caption_graph: O
     return g
 
 
+def parse_detections(d: dict, where: str = "detections") -> dict[str, list[list[float]]]:
+    """``{"<img_stem>_crop_<k>.jpg": [cx, cy, w, h, area]}`` -> ``{img_stem: [[cx, cy, w, h, area], ...]}``
+    ordered by k (the area is computed when only four values are given). Values are normalised to the
+    image size (0..1)."""
+    out: dict[str, list[tuple[int, list[float]]]] = {}
+    for key, val in d.items():
+        m = re.match(r"^(.*)_crop_(\d+)\.\w+$", key)
+        if not m or not isinstance(val, list) or len(val) < 4 or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in val[:5]):
+            raise GraphmieError("E004", where, detail=f"entry {key!r}: expected '<img>_crop_<k>.jpg': [cx,cy,w,h,area]")
+        vals = [float(v) for v in val[:5]]
+        if len(vals) == 4:
+            vals.append(vals[2] * vals[3])
+        out.setdefault(m.group(1), []).append((int(m.group(2)), vals))
+    return {k: [v for _, v in sorted(lst)] for k, lst in out.items()}
+
+
 def regions_from_detections(det, img_stem: Optional[str] = None, image_size: Optional[tuple[int, int]] = None,
                             where: str = "detections") -> tuple[list[list[float]], list[Optional[str]]]:
     """Normalised xyxy boxes (+ labels) from a parsed detections file (see the module docstring)."""
     if isinstance(det, dict) and "boxes" in det:
         det = det["boxes"]
     if isinstance(det, dict):
-        from graphmie.data.mnre import parse_detections
-
         per_image = parse_detections(det, where)
         if img_stem is not None and img_stem in per_image:
             rows = per_image[img_stem]

@@ -18,13 +18,16 @@ pairs"), a gold relation is kept only when one end is a ``question`` and the oth
 ``answer``; it is oriented question→answer whatever the listed order, and duplicates
 collapse. Other links are counted in ``doc.meta["read_stats"]["other_links"]``.
 
-Bad input: missing file -> ``E001``; not JSON -> ``E003``; no ``form`` list or an entity
-without a usable ``box`` / ``label`` -> ``E004`` naming the entity; an unknown label ->
-``E013``; a link to an entity id that does not exist is skipped and counted
-(``dangling_links``).
+Bad input: missing file -> ``E001``; empty file -> ``E007``; not JSON -> ``E003``; no ``form``
+list (or an entity / word that is not an object) -> ``E004``; an entity or word without ``box``,
+or an entity without ``label`` -> ``E018``; a ``box`` that is not 4 numbers or a ``label`` that is
+not a string -> ``E019``; a non-finite box -> ``E009``; an unknown label -> ``E013`` (each naming
+the entity); a repeated entity id -> ``E012``; a link to an entity id that does not exist is
+skipped and counted (``dangling_links``).
 """
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 
@@ -40,13 +43,15 @@ DEV_FRACTION = 0.2
 
 def _box(v, path, where):
     try:
-        if len(v) != 4:
-            raise ValueError("needs 4 numbers")
+        if isinstance(v, (str, bytes)) or len(v) != 4:
+            raise TypeError("needs 4 numbers")
         x0, y0, x1, y1 = (float(a) for a in v)
-        # a few FUNSD boxes are given with swapped corners; normalise instead of failing
-        return Box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
     except (TypeError, ValueError) as e:
-        raise GraphmieError("E004", path, detail=f"{where}: bad box {v!r} ({e})") from None
+        raise GraphmieError("E019", path, detail=f"{where}: 'box' must be [x0, y0, x1, y1], not {v!r} ({e})") from None
+    if not all(math.isfinite(a) for a in (x0, y0, x1, y1)):
+        raise GraphmieError("E009", path, detail=f"{where}: box {v!r} (coordinates must be finite)")
+    # a few FUNSD boxes are given with swapped corners; normalise instead of failing
+    return Box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
 
 
 def image_for(annotation: Path) -> Path | None:
@@ -93,17 +98,21 @@ def parse_funsd(data, path: str | Path, image: Path | None = None) -> Document:
             raise GraphmieError("E012", path, detail=f"entity id {eid} is repeated")
         seen_ids.add(eid)
         if "box" not in ent:
-            raise GraphmieError("E004", path, detail=f"entity {eid}: no 'box'")
-        label = ent.get("label")
+            raise GraphmieError("E018", path, detail=f"entity {eid}: no 'box'")
+        if "label" not in ent:
+            raise GraphmieError("E018", path, detail=f"entity {eid}: no 'label'")
+        label = ent["label"]
         if not isinstance(label, str):
-            raise GraphmieError("E004", path, detail=f"entity {eid}: no 'label'")
+            raise GraphmieError("E019", path, detail=f"entity {eid}: 'label' must be a string, not {label!r}")
         if label not in LABELS:
             raise GraphmieError("E013", path, detail=f"entity {eid}: {label!r} (expected one of {LABELS})")
         box = _box(ent["box"], path, f"entity {eid}")
         idx = []
         for w in ent.get("words") or []:
-            if not isinstance(w, dict) or "box" not in w:
-                raise GraphmieError("E004", path, detail=f"entity {eid}: a word without 'box'")
+            if not isinstance(w, dict):
+                raise GraphmieError("E004", path, detail=f"entity {eid}: a word that is not an object")
+            if "box" not in w:
+                raise GraphmieError("E018", path, detail=f"entity {eid}: a word without 'box'")
             text = str(w.get("text", ""))
             if not text.strip():
                 continue

@@ -11,13 +11,13 @@ Bad input is handled as documented here and *counted* in :attr:`GmnerSplit.stats
 silently:
 
 - a tweet with no ``IMGID:`` line before it: kept (text-only), ``image_id=None``, every entity
-  ungroundable -> ``tweets_without_image``; with ``strict=True`` it is an ``E012`` error.
+  ungroundable -> ``tweets_without_image``; with ``strict=True`` it is an ``E018`` error.
 - an xml file whose id is not a tweet of any split that was read: ignored -> ``xml_unknown_ids``
   (only counted when the caller asks with :func:`count_unknown_xml`).
 - an xml object whose name matches no entity of its tweet -> ``objects_unmatched`` (kept in
   ``Tweet.unmatched_boxes``).
 - a box partly outside the image: clipped -> ``boxes_clipped``; a box entirely outside or of zero
-  area after clipping: dropped -> ``boxes_dropped``; an unparseable xml: ``E012`` with strict, else
+  area after clipping: dropped -> ``boxes_dropped``; an unparseable xml: ``E004`` with strict, else
   ``xml_malformed``.
 - an empty or missing caption: ``caption=""`` -> ``captions_empty`` / ``captions_missing``.
 - an unknown tag (not O / B-X / I-X of PER, ORG, LOC, OTHER) -> ``E013`` error naming the line;
@@ -103,7 +103,7 @@ def read_conll(path: Path, strict: bool = False, stats: Counter | None = None) -
         if toks:
             if cur_id is None:
                 if strict:
-                    raise GraphmieError("E012", path, detail=f"tweet at line {start_line} has no IMGID line")
+                    raise GraphmieError("E018", path, detail=f"tweet at line {start_line} has no IMGID line")
                 stats["tweets_without_image"] += 1
             fixed = sum(1 for i, t in enumerate(tags) if t.startswith("I-")
                         and (i == 0 or tags[i - 1][2:] != t[2:]))
@@ -133,7 +133,7 @@ def read_conll(path: Path, strict: bool = False, stats: Counter | None = None) -
             if len(parts) != 2:
                 parts = line.rsplit(None, 1)
             if len(parts) != 2:
-                raise GraphmieError("E012", path, detail=f"line {ln}: expected 'token<TAB>tag', got {line!r}")
+                raise GraphmieError("E004", path, detail=f"line {ln}: expected 'token<TAB>tag', got {line!r}")
             tok, tag = parts
             if tag != "O" and not (tag[:2] in ("B-", "I-") and tag[2:] in TYPES):
                 raise GraphmieError("E013", path, detail=f"line {ln}: tag {tag!r}")
@@ -151,7 +151,7 @@ def read_xml(path: Path) -> tuple[tuple[int, int], list[tuple[str, Box]], Counte
         w = int(float(root.findtext("size/width")))
         h = int(float(root.findtext("size/height")))
     except (ET.ParseError, TypeError, ValueError) as e:
-        raise GraphmieError("E012", path, detail=f"not a Pascal-VOC annotation ({e})") from None
+        raise GraphmieError("E004", path, detail=f"not a Pascal-VOC annotation ({e})") from None
     objs = []
     for o in root.iter("object"):
         name = (o.findtext("name") or "").strip()
@@ -189,7 +189,7 @@ def read_blip2(path: Path, stats: Counter) -> dict[str, str]:
         if not sep:
             key, sep, cap = line.partition(":")
         if not sep:
-            raise GraphmieError("E012", path, detail=f"line {ln}: expected '<id>.jpg :<caption>'")
+            raise GraphmieError("E004", path, detail=f"line {ln}: expected '<id>.jpg :<caption>'")
         out[key.strip().rsplit(".", 1)[0]] = cap.strip()
     return out
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from scene_graphs.visual import parse_detections
+
 from ..errors import GraphmieError
 from ..io import read_json
 
@@ -71,20 +73,22 @@ def parse_record(line: str, rel2id: dict[str, int], where: str) -> MNRESample:
         raise GraphmieError("E004", where, detail="record is not a dict")
     for key in ("token", "h", "t", "img_id", "relation"):
         if key not in d:
-            raise GraphmieError("E004", where, detail=f"missing key {key!r}")
+            raise GraphmieError("E018", where, detail=f"missing key {key!r}")
     tokens = d["token"]
     if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
-        raise GraphmieError("E004", where, detail="'token' must be a list of strings")
+        raise GraphmieError("E019", where, detail="'token' must be a list of strings")
     if not tokens or not any(t.strip() for t in tokens):
         raise GraphmieError("E007", where, detail="empty text")
     spans = []
     for key in ("h", "t"):
         ent = d[key]
-        if not isinstance(ent, dict) or "pos" not in ent:
-            raise GraphmieError("E004", where, detail=f"{key!r} needs 'name' and 'pos'")
+        if not isinstance(ent, dict):
+            raise GraphmieError("E019", where, detail=f"{key!r} must be a dict with 'name' and 'pos'")
+        if "pos" not in ent:
+            raise GraphmieError("E018", where, detail=f"{key!r} has no 'pos'")
         pos = ent["pos"]
         if (not isinstance(pos, (list, tuple)) or len(pos) != 2 or not all(isinstance(p, int) for p in pos)):
-            raise GraphmieError("E004", where, detail=f"{key}.pos must be [start, end] token indices")
+            raise GraphmieError("E019", where, detail=f"{key}.pos must be [start, end] token indices")
         s, e = pos
         if not (0 <= s < e <= len(tokens)):
             raise GraphmieError("E014", where, detail=f"{key}.pos {[s, e]} outside the {len(tokens)} tokens")
@@ -106,7 +110,7 @@ def load_captions(data_dir: str | Path, split: str, source: str = "llavanext") -
     """{img_stem: caption} from one caption source (empty dict when the file is absent)."""
     cdir = Path(data_dir) / "captions"
     if source not in CAPTION_SOURCES:
-        raise GraphmieError("E009", None, detail=f"caption source {source!r}; use one of {CAPTION_SOURCES}")
+        raise GraphmieError("E022", None, name="caption source", value=source, choices=", ".join(CAPTION_SOURCES))
     if source == "blip2":
         path = cdir / f"blip2_{split}.txt"
         if not path.exists():
@@ -128,21 +132,6 @@ def load_captions(data_dir: str | Path, split: str, source: str = "llavanext") -
     if not isinstance(d, dict):
         raise GraphmieError("E004", path, detail="expected {img_id: caption}")
     return {img_stem(k): " ".join(str(v).split()) for k, v in d.items()}
-
-
-def parse_detections(d: dict, where: str = "detections") -> dict[str, list[list[float]]]:
-    """``{"<img_stem>_crop_<k>.jpg": [cx, cy, w, h, area]}`` -> ``{img_stem: [[cx, cy, w, h, area], ...]}``
-    ordered by k. Values are normalised to the image size (0..1)."""
-    out: dict[str, list[tuple[int, list[float]]]] = {}
-    for key, val in d.items():
-        m = re.match(r"^(.*)_crop_(\d+)\.\w+$", key)
-        if not m or not isinstance(val, list) or len(val) < 4:
-            raise GraphmieError("E004", where, detail=f"entry {key!r}: expected '<img>_crop_<k>.jpg': [cx,cy,w,h,area]")
-        vals = [float(v) for v in val[:5]]
-        if len(vals) == 4:
-            vals.append(vals[2] * vals[3])
-        out.setdefault(m.group(1), []).append((int(m.group(2)), vals))
-    return {k: [v for _, v in sorted(lst)] for k, lst in out.items()}
 
 
 def load_boxes(data_dir: str | Path, split: str) -> dict[str, list[list[float]]]:

@@ -15,7 +15,9 @@ between them (provenance ``model="gold"``).
 Bad input, and what happens (every case is counted in ``doc.meta["read_stats"]``; none
 is dropped silently):
 
-* not JSON / no ``steps`` list / a token without ``token_id`` or ``token`` -> ``E003``/``E004``;
+* not JSON -> ``E003``; no ``steps`` list, a token that is not an object, a malformed
+  ``token_id`` or flow -> ``E004``; a token without ``token_id`` or ``token`` -> ``E018``;
+  ``flows``, a step or a ``token`` of the wrong type -> ``E019``;
 * an unknown ``ne_tag`` or flow label -> ``E013``;
 * steps out of order (a token's step number differs from its step's position, or word
   numbers that do not increase) or a repeated ``token_id`` -> ``E012`` naming the token;
@@ -97,7 +99,7 @@ def read_article(path: str | Path) -> Document:
         raise GraphmieError("E004", src, detail="expected an object with a 'steps' list")
     flows = data.get("flows", [])
     if not isinstance(flows, list):
-        raise GraphmieError("E004", src, detail="'flows' must be a list")
+        raise GraphmieError("E019", src, detail="'flows' must be a list")
     stats: Counter = Counter()
     doc = Document(id=str(data.get("article_id") or path.stem), kind="procedure", source=src,
                    meta={"dataset": "wikihow_fg", "url": data.get("url")})
@@ -105,15 +107,20 @@ def read_article(path: str | Path) -> Document:
     step_texts = []
     for si, step in enumerate(data["steps"]):
         if not isinstance(step, list):
-            raise GraphmieError("E004", src, detail=f"step {si} is not a list of tokens")
+            raise GraphmieError("E019", src, detail=f"step {si} is not a list of tokens")
         if not step:
             stats["empty_steps"] += 1
         words, cursor, last_word = [], 0, -1
         st = Step(index=si, text="")
         for ti, t in enumerate(step):
             where = f"{src} step {si} token {ti}"
-            if not isinstance(t, dict) or not isinstance(t.get("token"), str) or "token_id" not in t:
-                raise GraphmieError("E004", where, detail="a token needs 'token_id' and 'token'")
+            if not isinstance(t, dict):
+                raise GraphmieError("E004", where, detail="a token is an object with 'token_id' and 'token'")
+            for key in ("token_id", "token"):
+                if key not in t:
+                    raise GraphmieError("E018", where, detail=f"a token needs {key!r}")
+            if not isinstance(t["token"], str):
+                raise GraphmieError("E019", where, detail="'token' must be a string")
             tid = str(t["token_id"])
             m = _TOKEN_ID.match(tid)
             if not m:

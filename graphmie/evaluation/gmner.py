@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Iterable, Optional, Sequence
 
 from ..document import Box
+from ..errors import GraphmieError
 from .prf import PRF
 
 IOU_THRESHOLD = 0.5
@@ -41,7 +42,8 @@ def _match(pred, gold_boxes, mode: str) -> bool:
         return groundable == bool(gold_boxes)
     if mode == "groundability_lower":
         return not groundable and not gold_boxes
-    raise ValueError(f"unknown region_mode {mode!r}")
+    raise GraphmieError("E022", None, name="region_mode", value=mode,
+                        choices="box, groundability, groundability_lower")
 
 
 def gmner_scores(pred: Iterable[Sequence[tuple]], gold: Iterable[Sequence[tuple]],

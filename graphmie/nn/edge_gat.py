@@ -1,9 +1,10 @@
-"""An edge-aware graph attention layer (GATv2, Brody et al. 2022, with edge features).
+"""An edge-aware graph attention block (GATv2, Brody et al. 2022, with edge features).
 
-Attention between two nodes depends on both node states *and* the typed spatial relation
-of the edge (direction sector, distance bucket, alignment, containment: see
-:mod:`layout.graph`), as in the layout graphs of RE² / Doc2Graph. A residual connection,
-LayerNorm and a small feed-forward block follow, transformer style.
+Attention between two nodes depends on both node states *and* the features of the edge (in the
+form layout graphs: the typed spatial relation, see :mod:`layout.graph`), as in the layout
+graphs of RE² / Doc2Graph. The message passing is PyG's :class:`~torch_geometric.nn.GATv2Conv`
+(a ``MessagePassing``; self loops get zero edge features); a residual connection, LayerNorm and
+a small feed-forward block follow, transformer style (as PyG's ``GPSConv`` wraps its conv).
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from torch_geometric.nn import GATv2Conv
 
 
 class EdgeGATLayer(nn.Module):
+    """``x [N, hidden], edge_index [2, E], edge_attr [E, edge_dim] -> [N, hidden]``."""
+
     def __init__(self, hidden: int, edge_dim: int, heads: int = 4, dropout: float = 0.1):
         super().__init__()
         if hidden % heads:

@@ -77,7 +77,7 @@ def parse_box(text: str) -> Box:
             raise ValueError("need 4 numbers")
         return Box(*vals)
     except ValueError as e:
-        raise GraphmieError("E009", None, detail=f"--box {text!r}: expected x0,y0,x1,y1 ({e})") from None
+        raise GraphmieError("E004", None, detail=f"--box {text!r}: expected x0,y0,x1,y1 ({e})") from None
 
 
 def query_command(args) -> int:
@@ -85,10 +85,10 @@ def query_command(args) -> int:
     from ..io import open_image
 
     if getattr(args, "text", None):
-        raise GraphmieError("E009", None, detail="--text: this index holds image-region embeddings only; "
+        raise GraphmieError("E030", None, detail="--text: this index holds image-region embeddings only; "
                             "query it with --image [--box]")
     if not args.image:
-        raise GraphmieError("E009", None, detail="query --index needs --image")
+        raise GraphmieError("E030", None, detail="query --index needs --image")
     idx = RegionIndex.load(args.index)
     im = open_image(args.image)
     box = parse_box(args.box) if args.box else Box(0, 0, im.width, im.height)

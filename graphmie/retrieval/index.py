@@ -103,7 +103,7 @@ class RegionIndex:
         faiss = _faiss()
         x = np.ascontiguousarray(vectors, dtype=np.float32)
         if x.ndim != 2 or len(x) != len(meta):
-            raise GraphmieError("E009", None, detail=f"{x.shape} vectors for {len(meta)} metadata rows")
+            raise GraphmieError("E012", None, detail=f"{x.shape} vectors for {len(meta)} metadata rows")
         n, d = x.shape
         if kind == "auto":
             kind = "flat" if n <= AUTO_FLAT_MAX else "ivf"
@@ -129,7 +129,7 @@ class RegionIndex:
             index.hnsw.efSearch = ef
             info.update(M=32, efSearch=ef, calibrated_recall=rec)
         else:
-            raise GraphmieError("E009", None, detail=f"index kind {kind!r} (use flat, ivf, hnsw or auto)")
+            raise GraphmieError("E022", None, name="index kind", value=kind, choices="flat, ivf, hnsw, auto")
         return cls(index, list(meta), info)
 
     # --- search --------------------------------------------------------------------------
@@ -137,7 +137,7 @@ class RegionIndex:
         """Per query: up to ``k`` (score, metadata) pairs, best first."""
         q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         if q.shape[1] != self.info.get("dim", q.shape[1]):
-            raise GraphmieError("E009", None, detail=f"query dim {q.shape[1]} != index dim {self.info['dim']}")
+            raise GraphmieError("E012", None, detail=f"query dim {q.shape[1]} != index dim {self.info['dim']}")
         if self.index.ntotal == 0:
             return [[] for _ in q]
         scores, ids = self.index.search(q, min(k, self.index.ntotal))

@@ -1,0 +1,183 @@
+"""Benchmark: the local extract engine against Ray Data with 1 and 2 workers, same inputs, one run.
+
+    python3 bench/bench_ray.py                   # 60 FUNSD forms + 200 MNRE val posts; writes bench/results/ray.json
+    python3 bench/bench_ray.py --quick           # a few inputs: does it all work (writes nothing unless --out)
+
+Forms are FUNSD training JSON files (gold words, labels and links predicted); posts are MNRE val
+rows made into post objects (text, caption, the row's head/tail pair, the image where the data
+has it). Each engine runs twice, on the first ``--small-*`` inputs and on all of them; a line
+through the two times gives its throughput after start-up (``(n_big - n_small) / (t_big -
+t_small)``) and its fixed cost per run (``t_small - n_small / throughput``: for Ray, the actors
+starting and loading their model; Ray's own start, timed once, is added to it as Ray's fixed
+start-up cost). Every output file of the big runs is compared byte for byte across the engines
+(the outputs carry no timestamps, so nothing is excluded; ``report.json`` is compared with its
+folder names removed). Also timed: the driver's single-writer store step (documents per second
+into an Oxigraph store), the step the Ray engine does not spread over the workers.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+DATA = REPO.parent / "shared" / "data"
+TARGETS = {"ray2_over_ray1_min": 1.6, "ray1_over_local_min": 0.85}
+
+
+def form_inputs(n: int) -> list[str]:
+    folder = DATA / "funsd" / "training_data" / "annotations"
+    files = sorted(folder.glob("*.json"))[:n]
+    if len(files) < n:
+        sys.exit(f"need {n} FUNSD annotation files in {folder}, found {len(files)}")
+    return [str(f) for f in files]
+
+
+def post_inputs(n: int) -> list[dict]:
+    from graphmie.data.mnre import load_split
+
+    samples, _ = load_split(DATA / "mnre", "val", limit=n)
+    posts = []
+    for s in samples:
+        post = {"text": s.text, "caption": s.caption, "pairs": [[s.head_name, s.tail_name]]}
+        if s.image_path:
+            post["image"] = s.image_path
+        posts.append(post)
+    return posts
+
+
+def run(nlp, items, out: Path, engine: str, workers: int, batch_size: int, cpus: float) -> float:
+    shutil.rmtree(out, ignore_errors=True)
+    kw = {} if engine == "local" else {"workers": workers, "batch_size": batch_size, "cpus_per_worker": cpus}
+    t = time.perf_counter()
+    rep = nlp.extract(items, out, progress=False, engine=engine, **kw)
+    dt = time.perf_counter() - t
+    if rep.failed:
+        sys.exit(f"{engine}: {len(rep.failed)} inputs failed, e.g. {rep.failed[0]['error']}")
+    return dt
+
+
+def outputs(folder: Path) -> dict[str, bytes]:
+    files = {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file() and p.name != "report.json"}
+    rep = json.loads((folder / "report.json").read_text())
+    for d in rep["outputs"]:
+        d["files"] = [Path(f).name for f in d["files"]]
+    files["report.json (paths without the folder)"] = json.dumps(rep, sort_keys=True).encode()
+    return files
+
+
+def store_rate(folder: Path, tmp: Path) -> float:
+    """Documents per second through the store's one writer (one transaction a document)."""
+    from graphmie.document import Document
+    from kg_export.store import OxigraphStore
+
+    docs = [Document.from_dict(json.loads(p.read_bytes())) for p in sorted(folder.glob("*.json"))
+            if not p.name.endswith(".scene_graph.json") and p.name != "report.json"]
+    shutil.rmtree(tmp, ignore_errors=True)
+    with OxigraphStore(tmp) as store:
+        t = time.perf_counter()
+        for d in docs:
+            store.add_document(d)
+        dt = time.perf_counter() - t
+    shutil.rmtree(tmp, ignore_errors=True)
+    return len(docs) / dt
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--forms", type=int, default=60)
+    ap.add_argument("--posts", type=int, default=200)
+    ap.add_argument("--small-forms", type=int, default=16, help="inputs of the short run (for the fit)")
+    ap.add_argument("--small-posts", type=int, default=50)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--cpus-per-worker", type=float, default=1)
+    ap.add_argument("--tasks", default="form,post")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/graphmie_bench_ray"))
+    ap.add_argument("--out", type=Path, help="results JSON (default bench/results/ray.json; none with --quick)")
+    ap.add_argument("--quick", action="store_true", help="6 forms, 12 posts: a smoke test")
+    args = ap.parse_args()
+    if args.quick:
+        args.forms, args.small_forms, args.posts, args.small_posts = 6, 2, 12, 4
+    out_file = args.out or (None if args.quick else REPO / "bench" / "results" / "ray.json")
+
+    import ray
+    import torch
+
+    import graphmie
+    from graphmie.scale import start_local, stop_local
+
+    engines = [("local", 1), ("ray", 1), ("ray", 2)]
+    t = time.perf_counter()
+    start_local(num_cpus=os.cpu_count() or 2)
+    ray_init_s = time.perf_counter() - t
+    results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+                           "torch_threads_local": torch.get_num_threads(), "ray": ray.__version__},
+               "settings": {"batch_size": args.batch_size, "cpus_per_worker": args.cpus_per_worker,
+                            "ray_worker_threads": "OMP_NUM_THREADS = cpus_per_worker (set by Ray)"},
+               "ray_init_s": round(ray_init_s, 2), "targets": TARGETS, "tasks": {}}
+    try:
+        for task in args.tasks.split(","):
+            n_big, n_small = (args.forms, args.small_forms) if task == "form" else (args.posts, args.small_posts)
+            items = form_inputs(n_big) if task == "form" else post_inputs(n_big)
+            n_big = len(items)
+            t = time.perf_counter()
+            nlp = graphmie.load(task)
+            row = {"inputs": n_big, "small_inputs": n_small, "model_load_s": round(time.perf_counter() - t, 2),
+                   "engines": {}}
+            for engine, workers in engines:
+                key = engine if engine == "local" else f"ray{workers}"
+                times = {n: run(nlp, items[:n], args.work / task / f"{key}_{n}", engine, workers, args.batch_size,
+                                args.cpus_per_worker) for n in (n_small, n_big)}
+                thr = (n_big - n_small) / (times[n_big] - times[n_small]) if times[n_big] > times[n_small] else None
+                fixed = times[n_small] - n_small / thr if thr else None
+                row["engines"][key] = {"t_small_s": round(times[n_small], 2), "t_big_s": round(times[n_big], 2),
+                                       "docs_per_s_after_startup": round(thr, 3) if thr else None,
+                                       "fixed_s_per_run": round(fixed, 2) if fixed is not None else None}
+                print(f"{task:5s} {key:6s} {n_small:4d} in {times[n_small]:7.1f}s  {n_big:4d} in {times[n_big]:7.1f}s  "
+                      f"-> {thr or float('nan'):6.2f} docs/s after start-up, fixed {fixed or float('nan'):5.1f}s",
+                      flush=True)
+            e = row["engines"]
+            for k in ("ray1", "ray2"):
+                if e[k]["fixed_s_per_run"] is not None:
+                    e[k]["startup_s"] = round(ray_init_s + e[k]["fixed_s_per_run"], 2)
+
+            def ratio(a, b):
+                x, y = e[a]["docs_per_s_after_startup"], e[b]["docs_per_s_after_startup"]
+                return round(x / y, 3) if x and y else None
+
+            row["ray2_over_ray1"], row["ray1_over_local"], row["ray2_over_local"] = (
+                ratio("ray2", "ray1"), ratio("ray1", "local"), ratio("ray2", "local"))
+            row["targets_met"] = {"ray2_over_ray1": (row["ray2_over_ray1"] or 0) >= TARGETS["ray2_over_ray1_min"],
+                                  "ray1_over_local": (row["ray1_over_local"] or 0) >= TARGETS["ray1_over_local_min"]}
+            ref = outputs(args.work / task / f"local_{n_big}")
+            diff = {}
+            for k in ("ray1", "ray2"):
+                got = outputs(args.work / task / f"{k}_{n_big}")
+                diff[k] = sorted(set(ref) ^ set(got)) + [n for n in ref if n in got and ref[n] != got[n]]
+            row["outputs_compared"] = len(ref)
+            row["byte_identical"] = not any(diff.values())
+            row["differing"] = {k: v[:10] for k, v in diff.items() if v}
+            row["store_docs_per_s"] = round(store_rate(args.work / task / f"local_{n_big}", args.work / "store"), 1)
+            print(f"{task:5s} ray2/ray1 {row['ray2_over_ray1']}  ray1/local {row['ray1_over_local']}  "
+                  f"ray2/local {row['ray2_over_local']}  byte-identical {row['byte_identical']} "
+                  f"({len(ref)} files)  store {row['store_docs_per_s']} docs/s", flush=True)
+            results["tasks"][task] = row
+    finally:
+        stop_local()
+    print(f"Ray start (once per run of the command): {ray_init_s:.1f}s")
+    if out_file:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"wrote {out_file}")
+    return 0 if all(r["byte_identical"] for r in results["tasks"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

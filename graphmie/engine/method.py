@@ -1,0 +1,74 @@
+"""The interface a method folder (``graphmie/methods/<method>/``) implements.
+
+A *method* is one paper's model for one task: its config schema with defaults, its graph
+building, its network with its loss and decoding, its dataset-to-sample preparation and its
+training hooks into the :class:`~graphmie.engine.trainer.Trainer`. A *task*
+(:mod:`graphmie.tasks`) is the thin adapter around it: inputs -> method -> outputs.
+
+A method is registered by name in :data:`graphmie.registry.methods`; a checkpoint's sidecar
+names the method that wrote it, so loading weights picks the method.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import TOP_LEVEL, resolve
+from ..document import Document
+from .checkpoint import Checkpoint
+
+
+@dataclass
+class Result:
+    """What predicting one input gives: the filled document and its artifacts (in-memory objects a
+    task renders into extra output files, e.g. the scene graph, the layout graph). ``error`` is set
+    instead when the input failed (``Pipeline.pipe(errors="return")``)."""
+
+    doc: Document | None
+    artifacts: dict = field(default_factory=dict)
+    name: str = ""
+    error: Exception | None = None
+
+
+class Method:
+    #: registry name (also the folder name under graphmie/methods/)
+    name: str = ""
+    #: the task this method serves (form, post, entity, procedure)
+    task: str = ""
+    #: the model name facts carry in their provenance
+    model_name: str = ""
+    #: the config schema: sections of defaults (see :func:`graphmie.config.resolve`)
+    schema: dict = {}
+    #: the options of ``graphmie evaluate --set KEY=VALUE`` with their defaults
+    eval_options: dict = {}
+
+    def __init__(self, ckpt: Checkpoint):
+        self.ckpt = ckpt
+        self.config = ckpt.config
+
+    @classmethod
+    def resolve_config(cls, config: dict | None, source=None) -> dict:
+        """``config`` merged into the schema; unknown keys and wrong types are coded errors."""
+        return resolve(cls.schema, config, source, top_level=TOP_LEVEL)
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: Checkpoint) -> "Method":
+        """The trained model, ready to predict."""
+        raise NotImplementedError
+
+    @property
+    def version(self) -> str:
+        return self.ckpt.version
+
+    def predict(self, doc: Document, **options) -> Result:
+        """Fill ``doc`` with entities, relations and groundings, each with provenance."""
+        raise NotImplementedError
+
+    @classmethod
+    def train(cls, config: dict, out_dir: Path) -> dict:
+        """Train from a config; write the checkpoint and ``run.json`` into ``out_dir``; return dev figures."""
+        raise NotImplementedError
+
+    def evaluate(self, data: Path, split: str | None = None, **options) -> dict:
+        """Score on a dataset folder; a flat JSON-able dict."""
+        raise NotImplementedError

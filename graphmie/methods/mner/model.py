@@ -1,0 +1,235 @@
+"""Multimodal NER tagger: MiniLM over ``tweet [SEP] image caption``, with word-shape features.
+
+The image enters as its description (as in RiVEG / "image-to-text" MNER, Li et al. 2024:
+an image caption appended to the post lets a text encoder use the visual context). The
+backbone is the installed all-MiniLM-L6-v2 (uncased), so the casing the tokenizer throws away
+is put back as a learned *word-shape* embedding (lower / Title / UPPER / mixed / digit /
+@mention / #hashtag / punct / caption) added to the hidden states entering the first
+trained layer. The lower ``n_frozen`` layers stay frozen (their outputs can be cached, which
+makes training cheap on CPU) or, with ``lora_rank > 0``, get low-rank adapters
+(:mod:`graphmie.nn.lora`; then only the embeddings are cached); the top layers, the shape
+embedding and a linear BIO classifier are trained. Decoding is constrained Viterbi over the BIO
+label lattice (no ``O -> I-X``, no ``B-X -> I-Y``), i.e. the decoding step of a BERT-CRF with
+hard transitions.
+
+A groundability head (:class:`GroundabilityHead`: an MLP over the mean-pooled span state, the
+[CLS] state and the entity type) predicts whether an entity is visible in the image (H-Index's
+"groundable" decision). The loss (:meth:`MnerTagger.loss`) is token NLL on each word's first
+word piece plus ``ground_weight`` x BCE of groundability on the gold spans.
+
+Only the fine-tuned parts are saved (:meth:`MnerTagger.trainable_state`); the frozen part is
+rebuilt from the installed MiniLM at load time.
+"""
+from __future__ import annotations
+
+import re
+
+import torch
+from torch import nn
+
+SHAPES = ("pad", "lower", "title", "upper", "mixed", "digit", "mention", "hashtag", "punct", "caption", "special")
+
+
+def word_shape(w: str, prev: str | None = None) -> int:
+    if prev == "@":
+        return SHAPES.index("mention")
+    if prev == "#":
+        return SHAPES.index("hashtag")
+    if not any(c.isalnum() for c in w):
+        return SHAPES.index("punct")
+    if any(c.isdigit() for c in w) and not any(c.isalpha() for c in w):
+        return SHAPES.index("digit")
+    letters = [c for c in w if c.isalpha()]
+    if all(c.islower() for c in letters):
+        return SHAPES.index("lower")
+    if all(c.isupper() for c in letters):
+        return SHAPES.index("upper") if len(letters) > 1 else SHAPES.index("title")
+    if letters[0].isupper() and all(c.islower() for c in letters[1:]):
+        return SHAPES.index("title")
+    return SHAPES.index("mixed")
+
+
+def bio_labels(types: list[str]) -> list[str]:
+    return ["O"] + [f"{p}-{t}" for t in types for p in ("B", "I")]
+
+
+class GroundabilityHead(nn.Sequential):
+    """[span mean, [CLS], type one-hot] -> one groundability logit (state keys ``0.*``, ``3.*``)."""
+
+    def __init__(self, in_dim: int, hidden: int = 128, dropout: float = 0.1):
+        super().__init__(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, 1))
+
+
+class MnerTagger(nn.Module):
+    def __init__(self, backbone, types: list[str], n_frozen: int = 4, dropout: float = 0.1, lora_rank: int = 0,
+                 lora_alpha: float | None = None):
+        super().__init__()
+        self.types = list(types)
+        self.labels = bio_labels(self.types)
+        self.backbone = backbone
+        self.n_frozen = n_frozen
+        self.lora_rank = lora_rank
+        #: layers whose outputs do not change in training (cacheable): all frozen ones, or none with LoRA
+        self.n_cached = 0 if lora_rank else n_frozen
+        hid = backbone.config.hidden_size
+        self.shape_emb = nn.Embedding(len(SHAPES), hid)
+        nn.init.normal_(self.shape_emb.weight, std=0.02)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(hid, len(self.labels))
+        self.ground_head = GroundabilityHead(2 * hid + len(self.types), dropout=dropout)
+        for p in self.backbone.parameters():
+            p.requires_grad_(False)
+        for layer in self.backbone.encoder.layer[n_frozen:]:
+            for p in layer.parameters():
+                p.requires_grad_(True)
+        if lora_rank:
+            from ...nn.lora import add_lora
+
+            for layer in self.backbone.encoder.layer[:n_frozen]:
+                add_lora(layer, lora_rank, lora_alpha)
+
+    # --- state -----------------------------------------------------------------------------
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        """The fine-tuned tensors only (top layers, LoRA adapters, shape embedding, classifier,
+        groundability head)."""
+        return {k: v for k, v in self.state_dict().items() if self.is_trainable_key(k)}
+
+    def is_trainable_key(self, k: str) -> bool:
+        return (not k.startswith("backbone.") or ".lora_" in k
+                or any(k.startswith(f"backbone.encoder.layer.{i}.")
+                       for i in range(self.n_frozen, len(self.backbone.encoder.layer))))
+
+    # --- forward ---------------------------------------------------------------------------
+    @staticmethod
+    def _ext_mask(mask: torch.Tensor, dtype) -> torch.Tensor:
+        return (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
+
+    @torch.no_grad()
+    def lower(self, input_ids: torch.Tensor, mask: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
+        """Hidden states after the ``n_cached`` unchanging layers (cacheable)."""
+        h = self.backbone.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
+        ext = self._ext_mask(mask, h.dtype)
+        for layer in self.backbone.encoder.layer[:self.n_cached]:
+            h = layer(h, attention_mask=ext)
+        return h
+
+    def upper(self, h: torch.Tensor, mask: torch.Tensor, shapes: torch.Tensor) -> torch.Tensor:
+        """The trained layers (LoRA-adapted and fully tuned); the word-shape embedding joins first."""
+        h = h.float() + self.shape_emb(shapes)
+        ext = self._ext_mask(mask, h.dtype)
+        for layer in self.backbone.encoder.layer[self.n_cached:]:
+            h = layer(h, attention_mask=ext)
+        return h
+
+    def emissions(self, h_top: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(h_top)).log_softmax(-1)
+
+    def ground_logits(self, h_top: torch.Tensor, spans: list[tuple[int, int, int, str]]) -> torch.Tensor:
+        """``spans``: (batch row, first subword, last subword exclusive, type) -> groundability logits."""
+        if not spans:
+            return torch.zeros(0)
+        feats = []
+        for b, s, e, t in spans:
+            onehot = torch.zeros(len(self.types), device=h_top.device)
+            if t in self.types:
+                onehot[self.types.index(t)] = 1.0
+            feats.append(torch.cat([h_top[b, s:e].mean(0), h_top[b, 0], onehot]))
+        return self.ground_head(self.dropout(torch.stack(feats))).squeeze(-1)
+
+    def loss(self, h_top: torch.Tensor, targets: torch.Tensor, spans: list[tuple[int, int, int, str]],
+             groundable: list[float], ground_weight: float = 0.5) -> torch.Tensor:
+        """Token NLL (``targets`` [B, L] label indices, -100 = ignored) + ``ground_weight`` x
+        groundability BCE on ``spans`` (gold entities) against ``groundable`` (0/1)."""
+        em = self.emissions(h_top)
+        loss = nn.functional.nll_loss(em.reshape(-1, em.shape[-1]), targets.to(em.device).reshape(-1),
+                                      ignore_index=-100)
+        if spans:
+            loss = loss + ground_weight * nn.functional.binary_cross_entropy_with_logits(
+                self.ground_logits(h_top, spans), torch.tensor(groundable, device=h_top.device))
+        return loss
+
+    def word_emissions(self, h_top: torch.Tensor, firsts: list[list[int]]) -> list[torch.Tensor]:
+        """Per row: log-probs [n_words, n_labels] at each word's first word piece (``firsts``; a word
+        cut off by truncation, -1, gets 'O')."""
+        em = self.emissions(h_top).float().cpu()
+        out = []
+        for r, first in enumerate(firsts):
+            e = torch.full((len(first), em.shape[-1]), -1e4)
+            e[:, 0] = 0.0
+            for w, k in enumerate(first):
+                if k >= 0:
+                    e[w] = em[r, k]
+            out.append(e)
+        return out
+
+    # --- decoding --------------------------------------------------------------------------
+    def allowed_transitions(self) -> torch.Tensor:
+        n = len(self.labels)
+        ok = torch.ones(n, n, dtype=torch.bool)
+        for j, lj in enumerate(self.labels):
+            if lj.startswith("I-"):
+                for i, li in enumerate(self.labels):
+                    ok[i, j] = li[2:] == lj[2:] and li != "O"
+        return ok
+
+    def viterbi(self, emis: torch.Tensor) -> list[int]:
+        """Best label path for ``emis`` [n_words, n_labels] (log-probs) under the BIO constraints."""
+        n, L = emis.shape
+        if n == 0:
+            return []
+        trans = torch.where(self.allowed_transitions(), 0.0, -1e4)
+        start = torch.tensor([0.0 if not l.startswith("I-") else -1e4 for l in self.labels])
+        score = start + emis[0]
+        back = []
+        for i in range(1, n):
+            tot = score[:, None] + trans            # [from, to]
+            best, idx = tot.max(0)
+            back.append(idx)
+            score = best + emis[i]
+        path = [int(score.argmax())]
+        for idx in reversed(back):
+            path.append(int(idx[path[-1]]))
+        return path[::-1]
+
+
+_WS = re.compile(r"\s+")
+
+
+def encode_example(tokenizer, words: list[str], caption: str = "", max_length: int = 96) -> dict:
+    """Tokenise ``words [SEP] caption``; returns ids, token types, shapes, the first subword of each
+    word (-1 when truncated away) and the subword range of each word."""
+    cap_words = caption.split() if caption else []
+    kw = dict(is_split_into_words=True, truncation="only_second" if cap_words else True, max_length=max_length)
+    try:
+        enc = tokenizer(words, cap_words, **kw) if cap_words else tokenizer(words, **kw)
+    except Exception:  # the tweet alone is longer than max_length
+        enc = tokenizer(words, cap_words, is_split_into_words=True, truncation="longest_first",
+                        max_length=max_length) if cap_words else tokenizer(words, is_split_into_words=True,
+                                                                           truncation=True, max_length=max_length)
+    wids, seqs = enc.word_ids(), enc.sequence_ids()
+    shapes, first, last = [], [-1] * len(words), [-1] * len(words)
+    word_shapes = [word_shape(w, words[i - 1] if i else None) for i, w in enumerate(words)]
+    for k, (wi, sq) in enumerate(zip(wids, seqs)):
+        if sq is None:
+            shapes.append(SHAPES.index("special"))
+        elif sq == 1:
+            shapes.append(SHAPES.index("caption"))
+        else:
+            shapes.append(word_shapes[wi])
+            if first[wi] < 0:
+                first[wi] = k
+            last[wi] = k + 1
+    tt = enc.get("token_type_ids") or [0] * len(enc["input_ids"])
+    return {"input_ids": enc["input_ids"], "token_type_ids": tt, "shapes": shapes, "first": first, "last": last}
+
+
+def pad_batch(items: list[dict], keys=("input_ids", "token_type_ids", "shapes")) -> dict[str, torch.Tensor]:
+    L = max(len(it["input_ids"]) for it in items)
+    out = {k: torch.zeros(len(items), L, dtype=torch.long) for k in keys}
+    out["mask"] = torch.zeros(len(items), L, dtype=torch.long)
+    for i, it in enumerate(items):
+        n = len(it["input_ids"])
+        for k in keys:
+            out[k][i, :n] = torch.tensor(it[k])
+        out["mask"][i, :n] = 1
+    return out

@@ -1,0 +1,98 @@
+"""Training MRE-ISE on MNRE: prepare (and cache) both splits, fit with the shared Trainer, score the dev split
+once at the end (no model selection on it), write the checkpoint and ``run.json``."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from ...config import REPO_ROOT
+from ...engine.checkpoint import load_checkpoint, load_state_into, save_checkpoint
+from ...engine.trainer import Trainer, command_line, set_threads, write_run_record
+from .model import loss
+from .samples import CACHE, BottomEncoder, Prepared, make_batch, prepare_samples
+
+
+def length_bucketed(p: Prepared, batch_size: int):
+    """Batches for one epoch: shuffled rows, sorted by length within chunks of 50 batches, batches shuffled
+    (far less padding on CPU)."""
+    def batches(rng, epoch):
+        n = len(p.labels)
+        idx = list(range(n))
+        rng.shuffle(idx)
+        out = []
+        for s in range(0, n, batch_size * 50):
+            c = sorted(idx[s:s + batch_size * 50], key=lambda i: p.hidden[i].size(0))
+            out += [c[i:i + batch_size] for i in range(0, len(c), batch_size)]
+        rng.shuffle(out)
+        return out
+
+    return batches
+
+
+def train(method, config: dict, out_dir: Path) -> dict:
+    from ...data.mnre import load_rel2id, load_split
+    from ...evaluation.mre import mre_scores
+    from ...nn.topic import build_vocab
+
+    cfg = method.resolve_config(config, (config.get("meta") or {}).get("config_path"))
+    d, m, t = cfg["data"], cfg["model"], cfg["training"]
+    set_threads(t["threads"])
+    data_dir = Path(d["dir"])
+    if not data_dir.is_absolute() and not data_dir.exists():
+        data_dir = REPO_ROOT / data_dir
+    t0 = time.time()
+    rel2id = load_rel2id(data_dir)
+    labels = [lab for lab, _ in sorted(rel2id.items(), key=lambda kv: kv[1])]
+    train_s, skipped = load_split(data_dir, d["train_split"], d["caption_source"], limit=d["limit"] or None)
+    dev_s, dev_skipped = load_split(data_dir, d["dev_split"], d["caption_source"], limit=d["dev_limit"] or None)
+    vocab = build_vocab([s.text for s in train_s], [s.caption for s in train_s]) if m["use_topics"] else []
+    vindex = {w: i for i, w in enumerate(vocab)}
+    enc = BottomEncoder(m["finetune_layers"], m["max_length"], m["lora_rank"])
+    enc.backbone.to(t["device"])
+    train_p = prepare_samples(train_s, enc, m, vindex, cache=CACHE)
+    dev_p = prepare_samples(dev_s, enc, m, vindex, cache=CACHE)
+    t_prep = time.time() - t0
+
+    trainer = Trainer(epochs=t["epochs"], seed=t["seed"], threads=t["threads"], device=t["device"],
+                      schedule="linear", warmup=t["warmup"], weight_decay=0.01, clip=1.0, eval_every=t["epochs"],
+                      desc="mre_ise")
+    trainer.seed_everything()
+    model = method.build_model(cfg, enc, len(labels), len(vocab))
+    if t["init_from"]:        # continue from a checkpoint of the same architecture / labels / vocab
+        load_state_into(model, load_checkpoint(t["init_from"], method.default_weights, method=method.name),
+                        trainable_only=True)
+    device = t["device"]
+    model.to(device)
+    y = torch.tensor([labels.index(lab) for lab in train_p.labels], device=device)
+
+    def step(rows):
+        b = make_batch(train_p, rows, model, device)
+        logits, aux, _ = model(b["hidden"], b["mask"], b["head_pos"], b["tail_pos"], b.get("graph"), b.get("bow"))
+        return loss(logits, aux, y[rows], t["gib_weight"], t["topic_weight"])
+
+    dev = {}
+
+    def evaluate():
+        preds = [lab for lab, _ in method.predict_prepared(model, dev_p, labels)]
+        dev.update(mre_scores(preds, dev_p.labels))
+        return {"dev_f1": dev["f1"]}
+
+    groups = [{"params": [p for n, p in model.named_parameters() if n.startswith("top.") and p.requires_grad],
+               "lr": t["lr_encoder"]},
+              {"params": [p for n, p in model.named_parameters() if not n.startswith("top.")], "lr": t["lr_head"]}]
+    fit = trainer.fit(model, groups, batches=length_bucketed(train_p, t["batch_size"]), step=step,
+                      steps_per_epoch=(len(train_p.labels) + t["batch_size"] - 1) // t["batch_size"],
+                      evaluate=evaluate)
+    metrics = dict(dev, split=d["dev_split"], train_rows=len(train_s), skipped_train=len(skipped),
+                   skipped_dev=len(dev_skipped), prep_s=round(t_prep, 1), train_s=round(time.time() - t0, 1),
+                   loss_history=[r["loss"] for r in fit.history])
+    out_dir = Path(out_dir)
+    record = {"dev_metrics": metrics, "trained_on": f"{data_dir} split {d['train_split']}",
+              "scored_on": f"{data_dir} split {d['dev_split']} (no model selection on it)", "seed": t["seed"],
+              "command": command_line(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+              "history": fit.history}
+    save_checkpoint(out_dir, method.name, model.trainable_state(), cfg, {"labels": labels, "vocab": vocab}, record)
+    write_run_record(out_dir, cfg, metrics)
+    return metrics

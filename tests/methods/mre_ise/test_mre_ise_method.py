@@ -1,0 +1,127 @@
+"""MREISE: the shipped checkpoint, predict's explicit options and artifacts, grounding after relations,
+and a tiny training through the shared Trainer (checkpoint, sidecar, init_from)."""
+import json
+
+import pytest
+import torch
+
+from graphmie.document import Document
+from graphmie.engine.checkpoint import load_checkpoint
+from graphmie.errors import GraphmieError
+from graphmie.methods.mre_ise import MREISE
+from graphmie.tasks.post import PostTask
+
+from conftest import REPO, shared
+
+GOOD = ("{'token': ['Messi', 'joins', 'Barcelona', 'today'], 'h': {'name': 'Messi', 'pos': [0, 1]}, "
+        "'t': {'name': 'Barcelona', 'pos': [2, 3]}, 'img_id': 'a.jpg', 'relation': '/per/org/member_of'}")
+OTHER = ("{'token': ['Anna', 'lives', 'in', 'Rome', 'now'], 'h': {'name': 'Anna', 'pos': [0, 1]}, "
+         "'t': {'name': 'Rome', 'pos': [3, 4]}, 'img_id': 'b.jpg', 'relation': 'None'}")
+
+
+@pytest.fixture(scope="module")
+def method():
+    return MREISE.from_checkpoint(load_checkpoint(None, "post_mre_ise", method="mre_ise"))
+
+
+def test_shipped_sidecar(method):
+    ckpt = method.ckpt
+    assert ckpt.method == "mre_ise" and len(ckpt.meta["labels"]) == 23 and len(ckpt.meta["vocab"]) == 3000
+    assert ckpt.record["dev_metrics_shipped"]["f1"] == pytest.approx(0.548780487804878)
+    assert method.config["model"]["max_length"] == 96 and method.version == ckpt.record["date"]
+
+
+def test_predict_options_artifacts_and_grounding(method, monkeypatch):
+    from graphmie.data.post_json import read_post
+
+    post = REPO / "examples" / "posts" / "concert.json"
+    res = method.predict(read_post(post), max_regions=5)
+    doc = res.doc
+    assert set(res.artifacts) == {"scene_graph", "crossmodal"}
+    sg = res.artifacts["scene_graph"]
+    assert sg["pair"] == ["Taylor Swift", "Ed Sheeran"]
+    assert len(sg["gib_node_keep"]) == len(res.artifacts["crossmodal"].nodes)
+    assert doc.meta["pairs_scored"] == 3 and [r.label for r in doc.regions] == ["person", "person", "stage"]
+    assert len(doc.groundings) == len(doc.entities) == 4
+    assert all(r.provenance.model_version == method.version for r in doc.relations)
+    # grounding runs after the relations and does not change them
+    import graphmie.grounding
+
+    class NoGrounder:
+        def ground(self, *a, **k):
+            return []
+
+    monkeypatch.setattr(graphmie.grounding, "get_grounder", lambda *a, **k: NoGrounder())
+    again = method.predict(read_post(post), max_regions=5).doc
+    assert [(r.head, r.tail, r.label, r.provenance.score) for r in again.relations] == \
+        [(r.head, r.tail, r.label, r.provenance.score) for r in doc.relations]
+    assert not again.groundings
+
+
+def test_predict_text_only_post_has_no_groundings(method):
+    doc = Document(id="t", kind="post", source="t", text="Lionel Messi signed for Inter Miami in Florida .")
+    res = method.predict(doc)
+    assert {e.text for e in res.doc.entities} >= {"Lionel Messi", "Inter Miami"}
+    assert res.doc.meta["visual_evidence"] == ["none"] and not res.doc.groundings and not res.doc.regions
+
+
+def write_mnre(tmp_path):
+    d = tmp_path / "mnre"
+    (d / "captions").mkdir(parents=True)
+    (d / "rel2id.json").write_text(json.dumps({"None": 0, "/per/org/member_of": 1}))
+    (d / "mnre_x.txt").write_text("\n".join([GOOD, OTHER] * 6) + "\n")
+    (d / "captions" / "llavanext_x.json").write_text(json.dumps({"a": "A footballer on a pitch.", "b": "A city."}))
+    return d
+
+
+def tiny_config(data, **training):
+    return {"task": "post", "method": "mre_ise",
+            "data": {"dir": str(data), "train_split": "x", "dev_split": "x"},
+            "model": {"finetune_layers": 1, "max_length": 32, "gnn_dim": 16, "z_dim": 8, "n_topics": 2},
+            "training": {"epochs": 1, "batch_size": 4, **training}}
+
+
+def test_tiny_training_checkpoint_and_init_from(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRAPHMIE_CACHE", str(tmp_path / "cache"))
+    data = write_mnre(tmp_path)
+    m = PostTask.train(tiny_config(data), tmp_path / "run")
+    assert m["n"] == 12 and m["train_rows"] == 12 and len(m["loss_history"]) == 1
+    side = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert side["method"] == "mre_ise" and side["meta"]["labels"] == ["None", "/per/org/member_of"]
+    assert side["config"]["model"]["gnn_dim"] == 16 and side["record"]["dev_metrics"]["f1"] == m["f1"]
+    assert (tmp_path / "run" / "run.json").exists() and any((tmp_path / "cache" / "post").iterdir())
+    ev = PostTask.evaluate(data, "x", tmp_path / "run")
+    assert ev["n"] == m["n"] and abs(ev["accuracy"] - m["accuracy"]) <= 1 / 12 + 1e-9     # fp16 file vs fp32 model
+    # continue from the run with zero learning rates: the weights come back unchanged
+    PostTask.train(tiny_config(data, init_from=str(tmp_path / "run"), lr_encoder=0.0, lr_head=0.0), tmp_path / "run2")
+    a = load_checkpoint(tmp_path / "run", "post_mre_ise").state
+    b = load_checkpoint(tmp_path / "run2", "post_mre_ise").state
+    assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_config_keys_are_checked():
+    with pytest.raises(GraphmieError, match="E020"):
+        MREISE.resolve_config({"training": {"epohcs": 2}})
+    with pytest.raises(GraphmieError, match="E021"):
+        MREISE.resolve_config({"model": {"use_gib": "yes"}})
+    from graphmie.config import load_config
+
+    cfg = MREISE.resolve_config(load_config(REPO / "configs" / "post_mre_ise.toml"))
+    assert cfg["method"] == "mre_ise" and cfg["model"]["max_length"] == 96
+
+
+@pytest.mark.slow
+def test_short_training_reaches_f1_floor(tmp_path):
+    data = shared("mnre", "mnre_train.txt").parent
+    from graphmie.config import load_config
+
+    cfg = load_config(REPO / "configs" / "post_mre_ise.toml", {
+        "data.dir": str(data), "data.limit": 1000, "data.dev_limit": 300, "model.finetune_layers": 1,
+        "model.max_length": 64, "training.epochs": 6, "training.lr_encoder": 3e-4,
+        "training.lr_head": 2e-3})
+    m = PostTask.train(cfg, tmp_path)
+    assert (tmp_path / "model.safetensors").exists() and (tmp_path / "run.json").exists()
+    # 1000 rows x 6 epochs: measured F1 0.22 on 300 val rows (all-None gives 0, random labels ~0.05)
+    assert m["n"] == 300 and m["f1"] >= 0.15, m
+    ev = PostTask.evaluate(data, "val", tmp_path, limit=300)
+    assert ev["f1"] == pytest.approx(m["f1"], abs=0.02)
