@@ -46,7 +46,7 @@ def main(argv=None):
     rows = build_rows(read_split(a.data, a.split).tweets, seed=14)
     texts = sorted({r[0] for r in rows})
     emb = dict(zip(texts, get_text_encoder().encode(texts)))
-    gh = evaluate_head(get_grounder().head, rows, emb)
+    gh = evaluate_head(get_grounder().method.head, rows, emb)
     out = {
         "benchmark": "Twitter-GMNER (grounded multimodal NER)", "split": a.split,
         "note": "the official test split is held out; figures are on the official dev split (1,500 tweets); "

@@ -43,7 +43,7 @@ ANCHORS_TEST_F1 = {"BERT (text)": 59.40, "MTB": 60.86, "MEGA": 66.41, "HVPNeT": 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "mnre"))
-    ap.add_argument("--runs", default="/tmp/graphmie_cache/post")
+    ap.add_argument("--runs", default=str(REPO / "runs" / "bench_post"))
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--no-train", action="store_true")
     ap.add_argument("--speed-rows", type=int, default=800)

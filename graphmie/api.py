@@ -15,25 +15,13 @@
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from .document import Document
 from .engine.method import Result
 from .errors import GraphmieError
-
-
-def input_name(item) -> str:
-    """A stable, distinct name for one input: its path, its document's source, or, for an inline
-    input (a dict), a hash of all of it (text, pair, image, caption...)."""
-    if isinstance(item, Document):
-        return item.source
-    if isinstance(item, dict):
-        blob = json.dumps(item, sort_keys=True, ensure_ascii=True, default=str)
-        return "inline:" + hashlib.sha1(blob.encode("utf-8", "surrogatepass")).hexdigest()[:12]
-    return str(item)
+from .io import input_name  # noqa: F401 - part of the API
 
 
 def _listing(path: Path) -> list[str]:
@@ -128,24 +116,13 @@ class Pipeline:
                 res = Result(doc=None, name=input_name(item), error=e)
             yield res if (artifacts or res.error is not None) else res.doc
 
-    def extract(self, items: Iterable, out_dir: str | Path, formats=None, store=None, progress: bool = True,
-                engine: str = "local", **engine_options):
-        """Predict every input and write its files into ``out_dir`` (see :func:`graphmie.pipeline.run_extract`).
-        ``engine="ray"`` runs it on Ray with the same files (see :func:`graphmie.scale.ray_extract`
-        for ``workers``, ``address``, ``batch_size``)."""
+    def extract(self, items: Iterable, out_dir: str | Path, formats=None, store=None, progress: bool = True):
+        """Predict every input and write its files into ``out_dir`` (see :func:`graphmie.pipeline.run_extract`;
+        on a Ray cluster, the same files: :func:`graphmie.scale.ray_extract`)."""
         from .pipeline import DEFAULT_FORMATS, run_extract
 
-        formats = tuple(formats or DEFAULT_FORMATS)
-        if engine == "ray":
-            from .scale import ray_extract
-
-            return ray_extract(self, list(items), Path(out_dir), formats=formats, store=store, progress=progress,
-                               **engine_options)
-        if engine != "local":
-            raise GraphmieError("E022", None, name="engine", value=engine, choices="local, ray")
-        if engine_options:
-            raise GraphmieError("E030", None, detail=f"{', '.join(sorted(engine_options))}: only with engine 'ray'")
-        return run_extract(self, list(items), Path(out_dir), formats=formats, store=store, progress=progress)
+        return run_extract(self, list(items), Path(out_dir), formats=tuple(formats or DEFAULT_FORMATS), store=store,
+                           progress=progress)
 
 
 def load(task: str, checkpoint: str | Path | None = None, **options) -> Pipeline:

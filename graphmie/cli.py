@@ -130,6 +130,7 @@ def _cmd_evaluate(args) -> int:
 
 def _cmd_extract(args) -> int:
     from .api import Pipeline
+    from .pipeline import DEFAULT_FORMATS
 
     task_cls = tasks.get(args.task)
     items = task_cls.cli_inputs(args) + list(args.inputs)
@@ -148,8 +149,13 @@ def _cmd_extract(args) -> int:
 
         store = OxigraphStore(args.store)
     try:
-        report = nlp.extract(items, args.out, formats=args.formats, store=store, progress=not args.quiet,
-                             engine=args.engine, **engine)
+        if args.engine == "ray":
+            from .scale import ray_extract
+
+            report = ray_extract(nlp, items, args.out, formats=tuple(args.formats or DEFAULT_FORMATS), store=store,
+                                 progress=not args.quiet, **engine)
+        else:
+            report = nlp.extract(items, args.out, formats=args.formats, store=store, progress=not args.quiet)
     finally:
         if store is not None:
             store.close()

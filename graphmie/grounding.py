@@ -7,9 +7,10 @@ them call :meth:`Grounder.ground`, which
 1. takes the candidate regions: given :class:`~graphmie.document.Region` / :class:`Box` lists, or
    the image's detections (``doc.meta["detections"]``), or the offline proposer
    (:func:`scene_graphs.proposals.propose_regions`);
-2. scores them with the H-Index-style head (:mod:`graphmie.methods.hindex`, shipped weights
-   ``entity_grounding``) from the entity's text embedding and each box's geometry, and decides
-   groundability (the head's own, or a probability the caller supplies, e.g. the tagger's);
+2. lets the grounding method choose among them (:meth:`graphmie.methods.hindex.HIndex.choose`:
+   the H-Index-style head, shipped weights ``entity_grounding``, from the entity's text embedding
+   and each box's geometry) and decide groundability (the head's own, or a probability the caller
+   supplies, e.g. the tagger's);
 3. appends a :class:`~graphmie.document.Grounding` per entity (region or None) with provenance,
    and, given a FAISS :class:`~graphmie.retrieval.RegionIndex`, links each grounded region to the
    most similar regions of other images (``doc.meta["region_links"]``).
@@ -30,15 +31,16 @@ DEFAULT_WEIGHTS = "entity_grounding"
 class Grounder:
     def __init__(self, method):
         self.method = method
-        self.head = method.head
         self.model_name = method.model_name
 
     @classmethod
     def load(cls, checkpoint=None) -> "Grounder":
+        """The grounder of a grounding-head checkpoint (method ``hindex``; the shipped head by default)."""
         from .engine.checkpoint import load_checkpoint
-        from .methods.hindex import HIndex
+        from .registry import methods
 
-        return cls(HIndex.from_checkpoint(load_checkpoint(checkpoint, DEFAULT_WEIGHTS, method="hindex")))
+        ckpt = load_checkpoint(checkpoint, DEFAULT_WEIGHTS, method="hindex")
+        return cls(methods.get(ckpt.method).from_checkpoint(ckpt))
 
     # --- candidates ---------------------------------------------------------------------
     @staticmethod
@@ -96,9 +98,6 @@ class Grounder:
         ungroundable; None means ``doc.image`` when the document has one). ``ground_probs``
         ({entity id: p}) overrides the head's own groundability. Returns the new Groundings
         (also appended to ``doc.groundings``)."""
-        from .encoders.text import get_text_encoder
-        from .methods.hindex.model import normalise_boxes
-
         ents = list(doc.entities if entities is None else entities)
         if not ents:
             return []
@@ -106,17 +105,11 @@ class Grounder:
             image_path_or_regions = doc.image
         regs, image, size = ([], None, None) if not image_path_or_regions else \
             self.candidate_regions(doc, image_path_or_regions, max_regions)
-        emb = get_text_encoder().encode([f"{e.text} ({e.label})" for e in ents])
-        R = len(regs)
-        boxes = normalise_boxes([r.box for r in regs], *size) if R else torch.zeros(0, 4)
-        out = self.head(emb, boxes[None].expand(len(ents), R, 4) if R else torch.zeros(len(ents), 0, 4))
-        gp = None
-        if ground_probs is not None:     # the caller's groundability where it has one, else the head's own
-            own = out.ground_logit.sigmoid()
-            gp = torch.tensor([float(ground_probs[e.id]) if e.id in ground_probs else float(own[i])
-                               for i, e in enumerate(ents)])
+        choices = self.method.choose([f"{e.text} ({e.label})" for e in ents], [r.box for r in regs], size,
+                                     threshold=threshold,
+                                     ground_probs=None if ground_probs is None else [ground_probs.get(e.id) for e in ents])
         new = []
-        for e, (j, score, p) in zip(ents, self.head.predict(out, threshold=threshold, ground_prob=gp)):
+        for e, (j, score, p) in zip(ents, choices):
             if j is None:
                 g = Grounding(e.id, None, image=image, provenance=Provenance(
                     doc.source, page=e.step, model=self.model_name, model_version=self.method.version,

@@ -1,12 +1,14 @@
 """Safe file I/O: atomic writes, checked reads, safe weight loading."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from .document import Document
 from .errors import GraphmieError
 
 #: Largest image accepted, in pixels (width * height). A 600-dpi A3 page is ~70 Mpx.
@@ -106,3 +108,14 @@ def _first_reason(e: Exception) -> str:
     if "Weights only load failed" in text:
         return "the file holds pickled Python objects, not only tensors (graphmie never unpickles)"
     return text.splitlines()[0] if text else type(e).__name__
+
+
+def input_name(item) -> str:
+    """A stable, distinct name for one input: its path, its document's source, or, for an inline
+    input (a dict), a hash of all of it (text, pair, image, caption...)."""
+    if isinstance(item, Document):
+        return item.source
+    if isinstance(item, dict):
+        blob = json.dumps(item, sort_keys=True, ensure_ascii=True, default=str)
+        return "inline:" + hashlib.sha1(blob.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return str(item)

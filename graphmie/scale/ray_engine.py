@@ -1,7 +1,7 @@
 """The extract loop on Ray Data: one model per worker, the same files as the local engine.
 
 The driver expands the inputs (folders, ``.txt`` listings), names each one
-(:func:`graphmie.api.input_name`) and makes them a Ray dataset of rows ``(index, name, item)``.
+(:func:`graphmie.io.input_name`) and makes them a Ray dataset of rows ``(index, name, item)``.
 ``map_batches`` runs :class:`ExtractWorker`, a callable class: each actor loads the pipeline
 once (from the task class, checkpoint and options, never a pickled model), then reads,
 predicts and renders each input of its batch in memory and writes the files atomically into
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..api import input_name
+from ..io import input_name
 from ..document import Document
 from ..engine.checkpoint import WEIGHTS_DIR
 from ..errors import GraphmieError
@@ -90,10 +90,14 @@ def worker_checkpoint(task) -> str:
 class ExtractWorker:
     """One Ray actor: the pipeline loaded once; ``__call__`` does one batch of rows."""
 
-    def __init__(self, task_cls, checkpoint: str, options: dict, parts: str, formats: tuple, cwd: str):
+    def __init__(self, task_cls, checkpoint: str, options: dict, parts: str, formats: tuple, cwd: str, threads: int):
+        import torch
+
+        from ..api import Pipeline
+
         if os.path.isdir(cwd):
             os.chdir(cwd)        # relative inputs mean what they mean on the driver
-        from ..api import Pipeline
+        torch.set_num_threads(threads)   # the worker's CPUs, not the machine's
 
         self.nlp = Pipeline(task_cls.load(checkpoint), options)
         self.parts = Path(parts)
@@ -161,7 +165,8 @@ def ray_extract(nlp, items, out_dir: Path, formats=DEFAULT_FORMATS, store=None, 
         started = True
     run = functools.partial(_run, ray, worker_args={
         "task_cls": type(nlp.task), "checkpoint": worker_checkpoint(nlp.task), "options": nlp.options,
-        "parts": str(parts), "formats": tuple(formats), "cwd": os.getcwd()},
+        "parts": str(parts), "formats": tuple(formats), "cwd": os.getcwd(),
+        "threads": max(1, math.floor(cpus_per_worker))},
         cpus_per_worker=cpus_per_worker, retries=retries)
     try:
         _commit(_results(run, rows, workers, batch_size), rows, nlp, out_dir, parts, store, report, progress)
@@ -198,6 +203,7 @@ def _run(ray, rows, worker_args: dict, workers: int, batch_size: int, cpus_per_w
     ctx.print_on_execution_start = False
     ctx.max_errored_blocks = -1
     logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)   # not "progress bars disabled"
     try:
         # one block per batch, so the batches spread over the actors
         ds = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // batch_size)))

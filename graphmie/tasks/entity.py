@@ -36,7 +36,7 @@ class EntityTask(Task):
 
     def read(self, item, options: dict) -> Document:
         """A post JSON file, or an inline post object (paths in it relative to the working folder)."""
-        from ..api import input_name
+        from ..io import input_name
         from ..data.post_json import post_document, read_post
 
         if isinstance(item, dict):

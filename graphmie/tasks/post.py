@@ -28,7 +28,7 @@ class PostTask(Task):
     def read(self, item, options: dict) -> Document:
         """A post JSON file, or an inline post (a dict in the same format; relative paths from the cwd)."""
         if isinstance(item, dict):
-            from ..api import input_name
+            from ..io import input_name
 
             return post_document(item, input_name(item), Path.cwd())
         return read_post(Path(item))
@@ -41,7 +41,9 @@ class PostTask(Task):
         try:
             from scene_graphs.crossmodal import draw
 
-            out[".png"] = draw(result.artifacts["crossmodal"], result.doc.text)
+            from .. import limits
+
+            out[".png"] = draw(result.artifacts["crossmodal"], result.doc.text, limits.get("draw_nodes"))
         except Exception:  # noqa: BLE001 - a drawing failure must not lose the results
             pass
         return out

@@ -17,7 +17,7 @@ pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install '
 import graphmie  # noqa: E402
 from graphmie.api import Pipeline  # noqa: E402
 from graphmie.cli import main  # noqa: E402
-from graphmie.scale import start_local, stop_local  # noqa: E402
+from graphmie.scale import ray_extract, start_local, stop_local  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -85,9 +85,12 @@ def post_runs(local_ray, post_nlp, post_inputs, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("post_runs")
     nlp, out = post_nlp, {}
-    for engine, kw in (("local", {}), ("ray", {"workers": 2, "batch_size": 2})):
+    for engine in ("local", "ray"):
         with OxigraphStore(root / f"store_{engine}") as store:
-            nlp.extract(post_inputs, root / engine, store=store, progress=False, engine=engine, **kw)
+            if engine == "ray":
+                ray_extract(nlp, post_inputs, root / engine, store=store, progress=False, workers=2, batch_size=2)
+            else:
+                nlp.extract(post_inputs, root / engine, store=store, progress=False)
         out[engine] = root / engine
         out[f"store_{engine}"] = root / f"store_{engine}"
     return out
@@ -150,7 +153,7 @@ def test_killed_worker_every_output_once(local_ray, post_nlp, tmp_path):
         inputs.append(str(tmp_path / "in" / name))
     post_nlp.extract(inputs, tmp_path / "local", progress=False)
     nlp = Pipeline(CrashOncePostTask(post_nlp.task.method))     # its workers load it themselves
-    rep = nlp.extract(inputs, tmp_path / "ray", progress=False, engine="ray", workers=2, batch_size=2)
+    rep = ray_extract(nlp, inputs, tmp_path / "ray", progress=False, workers=2, batch_size=2)
     assert (tmp_path / "in" / "crash_post.killed").exists()      # the worker really was killed once
     assert rep.failed == [] and [d["input"] for d in rep.done] == inputs   # each input once, in order
     assert_same(tmp_path / "local", tmp_path / "ray")              # no duplicate, none missing, no leftovers

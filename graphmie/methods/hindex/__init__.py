@@ -12,9 +12,11 @@ this head for every task that grounds entities.
 """
 from __future__ import annotations
 
+import torch
+
 from ...engine.checkpoint import Checkpoint, load_state_into
 from ...engine.method import Method
-from .model import GroundingHead
+from .model import GroundingHead, normalise_boxes
 
 MODEL_NAME = "graphmie.entity.grounding_head"
 
@@ -41,6 +43,24 @@ class HIndex(Method):
         load_state_into(head, ckpt)
         head.eval()
         return cls(ckpt, head)
+
+    @torch.no_grad()
+    def choose(self, entity_texts: list[str], boxes: list, size, threshold: float = 0.5,
+               ground_probs: list | None = None) -> list[tuple]:
+        """For each entity text, ``(candidate index or None, its softmax score, groundability)``
+        among the pixel ``boxes`` of an image of ``size`` (w, h). ``ground_probs`` (one per entity,
+        None where the caller has none) replaces the head's own groundability."""
+        from ...encoders.text import get_text_encoder
+
+        emb = get_text_encoder().encode(entity_texts)
+        n, R = len(entity_texts), len(boxes)
+        norm = normalise_boxes(boxes, *size) if R else torch.zeros(0, 4)
+        out = self.head(emb, norm[None].expand(n, R, 4) if R else torch.zeros(n, 0, 4))
+        gp = None
+        if ground_probs is not None:
+            own = out.ground_logit.sigmoid()
+            gp = torch.tensor([float(p) if p is not None else float(own[i]) for i, p in enumerate(ground_probs)])
+        return self.head.predict(out, threshold=threshold, ground_prob=gp)
 
     @classmethod
     def train(cls, config, out_dir):
