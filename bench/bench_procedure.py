@@ -47,7 +47,7 @@ from graphmie.data.wikihow_fg import read_folder  # noqa: E402
 from graphmie.evaluation.procedure import score  # noqa: E402
 from graphmie.io import atomic_write_text  # noqa: E402
 from graphmie.methods.seqgmper import DEFAULT_ADAPTATION, DEFAULT_ENCODER, DEFAULT_MODEL, DEFAULT_TRAINING  # noqa: E402
-from graphmie.methods.seqgmper.samples import Featurizer, predict_example, prepare, word_features  # noqa: E402
+from graphmie.methods.seqgmper.samples import Featurizer, predict_example, prepare  # noqa: E402
 from graphmie.methods.seqgmper.train import pretrain, recipe_examples, train_model  # noqa: E402
 
 KEYS = ("entity_f1", "flow_f1", "flow_f1_unlabelled", "flow_f1_within_step", "flow_f1_across_steps")

@@ -31,6 +31,7 @@ class Errors:
     E022 = "unknown choice for {name}: {value!r} (choose from {choices})"
     E023 = "invalid SPARQL query: {detail}"
     E024 = "SPARQL evaluation failed: {detail}"
+    E032 = "input over a resource limit: {detail}"
     # --- weights and checkpoints --------------------------------------------------------
     E010 = "not a readable weight file: {detail}"
     E025 = "weights do not fit the model: {detail}"

@@ -137,8 +137,8 @@ def cypher_literal(v) -> str:
         return "true" if v else "false"
     if isinstance(v, int):
         return str(v)
-    if isinstance(v, float):
-        return repr(v) if math.isfinite(v) else "null"
+    if isinstance(v, float):            # Cypher's exponent takes no '+' sign: 1e16, not 1e+16
+        return repr(v).replace("e+", "e") if math.isfinite(v) else "null"
     if isinstance(v, str):
         return _one_line(json.dumps(v, ensure_ascii=False))
     if isinstance(v, dict):

@@ -14,7 +14,9 @@ inch, origin top-left), whether they come from the text layer or from OCR of the
 :func:`ocr_form` turns the words into a form :class:`~graphmie.document.Document`: words
 -> row segments (split at wide gaps and after a colon; optionally stacked into multi-line
 blocks, see :mod:`layout.regions`); each block becomes an entity whose label is filled in
-later by the model.
+later by the model. A page is checked against :mod:`graphmie.limits` (words, blocks, box
+coordinates: ``E032``) before the blocks are built; a PDF page whose rendering would exceed the
+image size limit is refused (``E006``) before it is rendered.
 """
 from __future__ import annotations
 
@@ -22,9 +24,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
+from graphmie import limits
 from graphmie.document import Box, Document, Entity, Page, Provenance, Region, Token
 from graphmie.errors import GraphmieError
-from graphmie.io import open_image
+from graphmie.io import MAX_IMAGE_PIXELS, open_image
 
 from .geometry import median_height
 from .regions import merge_segments, segment_words
@@ -121,6 +124,10 @@ def load_page(path: str | Path, page: int = 0) -> PageImage:
             raise GraphmieError("E009", path, detail=f"page {page} but the PDF has {pdf.page_count}")
         pg = pdf[page]
         zoom = PDF_DPI / 72
+        w, h = int(pg.rect.width * zoom), int(pg.rect.height * zoom)
+        if w * h > MAX_IMAGE_PIXELS:          # refused before rendering it
+            raise GraphmieError("E006", path, detail=f"page {page} renders to {w}x{h} px at {PDF_DPI} dpi, "
+                                f"over {MAX_IMAGE_PIXELS} px")
         pix = pg.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom))
         from PIL import Image
 
@@ -146,6 +153,9 @@ def words_to_form(words: list[tuple[str, Box, float]], source: str, width: float
     page's index (a PDF page), ``unit`` its box unit (``px`` or ``pt``)."""
     if not words:
         raise GraphmieError("E007", source, detail="no text found on the page")
+    limits.check("form_words", len(words), source, "the page's words")
+    limits.check("box_coord", max(max(abs(b.x0), abs(b.y0), abs(b.x1), abs(b.y1)) for _, b, _ in words), source,
+                 "a word box coordinate")
     tokens = [Token(text=t, box=b, page=page) for t, b, _ in words]
     text_h = median_height([b for _, b, _ in words])
     segs = segment_words([(t, b) for t, b, _ in words], text_h)
@@ -159,6 +169,7 @@ def words_to_form(words: list[tuple[str, Box, float]], source: str, width: float
         blocks = merge_segments(seg_boxes, text_h, texts=[" ".join(words[i][0] for i in sg) for sg in segs])
     else:
         blocks = [[k] for k in range(len(segs))]
+    limits.check("form_entities", len(blocks), source, "the page's text blocks")
     entities, regions = [], []
     model = f"ocr.{engine}"
     for k, s in enumerate(segs):

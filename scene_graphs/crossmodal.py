@@ -109,8 +109,45 @@ def to_tensors(g: SceneGraph, embed: Embed) -> dict[str, torch.Tensor]:
     }
 
 
-def draw(g: SceneGraph, title: str = "") -> bytes:
-    """A PNG drawing of a cross-modal graph (text nodes blue, caption green, image/regions orange)."""
+#: nodes drawn at most (the drawing's cost grows with the nodes and edges; see :func:`drawn_part`)
+MAX_DRAW_NODES = 60
+
+
+def drawn_part(g: SceneGraph, max_nodes: int = MAX_DRAW_NODES) -> tuple[SceneGraph, Optional[str]]:
+    """The part of ``g`` a drawing shows, and a note when it is not all of it: a graph of more than
+    ``max_nodes`` nodes is cut to the head/tail neighbourhood (breadth-first from the head and tail
+    objects, not through the image node's ``in_post`` hub, then the image and its regions, up to
+    ``max_nodes`` nodes) with the edges among those nodes."""
+    if len(g.nodes) <= max_nodes:
+        return g, None
+    adj: dict[str, list[str]] = {}
+    for a, b, lab in g.edges:
+        if lab != "in_post":
+            adj.setdefault(a, []).append(b)
+            adj.setdefault(b, []).append(a)
+    roles = getattr(g, "roles", {})
+    order = [n.id for n in g.nodes if n.id in roles] or [g.nodes[0].id]
+    keep = dict.fromkeys(order)
+    k = 0
+    while k < len(order) and len(keep) < max_nodes:
+        for m in adj.get(order[k], ()):
+            if m not in keep and len(keep) < max_nodes:
+                keep[m] = None
+                order.append(m)
+        k += 1
+    for n in g.nodes:                              # the image and its regions, when there is room
+        if n.kind in ("image", "region") and len(keep) < max_nodes:
+            keep.setdefault(n.id)
+    part = SceneGraph(nodes=[n for n in g.nodes if n.id in keep],
+                      edges=[e for e in g.edges if e[0] in keep and e[1] in keep])
+    part.roles = {n: r for n, r in roles.items() if n in keep}  # type: ignore[attr-defined]
+    return part, (f"summarised: {len(part.nodes)} of {len(g.nodes)} nodes (the head/tail neighbourhood; "
+                  f"at most {max_nodes} are drawn)")
+
+
+def draw(g: SceneGraph, title: str = "", max_nodes: int = MAX_DRAW_NODES) -> bytes:
+    """A PNG drawing of a cross-modal graph (text nodes blue, caption green, image/regions orange);
+    a graph of more than ``max_nodes`` nodes is drawn summarised (:func:`drawn_part`)."""
     import io
 
     import matplotlib
@@ -119,6 +156,7 @@ def draw(g: SceneGraph, title: str = "") -> bytes:
     import matplotlib.pyplot as plt
     import networkx as nx
 
+    g, _ = drawn_part(g, max_nodes)
     G = nx.DiGraph()
     colors = {"text": "#8ecae6", "caption": "#b7e4c7", "image": "#ffb703"}
     for n in g.nodes:

@@ -20,6 +20,7 @@ When crop embeddings are given, two regions whose crops are very alike (cosine >
 """
 from __future__ import annotations
 
+import math
 import re
 from typing import Optional, Sequence
 
@@ -104,26 +105,53 @@ def build_visual_graph(regions: Sequence[Sequence[float]] = (), caption_graph: O
     return g
 
 
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _finite(vals, where: str, what: str) -> None:
+    if not all(math.isfinite(v) for v in vals):
+        raise GraphmieError("E009", where, detail=f"{what}: {list(vals)} (coordinates must be finite)")
+
+
 def parse_detections(d: dict, where: str = "detections") -> dict[str, list[list[float]]]:
     """``{"<img_stem>_crop_<k>.jpg": [cx, cy, w, h, area]}`` -> ``{img_stem: [[cx, cy, w, h, area], ...]}``
     ordered by k (the area is computed when only four values are given). Values are normalised to the
-    image size (0..1)."""
+    image size (0..1); a value that is not finite is ``E009``."""
     out: dict[str, list[tuple[int, list[float]]]] = {}
     for key, val in d.items():
         m = re.match(r"^(.*)_crop_(\d+)\.\w+$", key)
-        if not m or not isinstance(val, list) or len(val) < 4 or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in val[:5]):
+        if not m or not isinstance(val, list) or len(val) < 4 or not all(_number(v) for v in val[:5]):
             raise GraphmieError("E004", where, detail=f"entry {key!r}: expected '<img>_crop_<k>.jpg': [cx,cy,w,h,area]")
         vals = [float(v) for v in val[:5]]
+        _finite(vals, where, f"entry {key!r}")
         if len(vals) == 4:
             vals.append(vals[2] * vals[3])
         out.setdefault(m.group(1), []).append((int(m.group(2)), vals))
     return {k: [v for _, v in sorted(lst)] for k, lst in out.items()}
 
 
+def _clip(box: list[float], stats: Optional[dict]) -> Optional[list[float]]:
+    """A normalised box clipped to the image; None (counted as ``outside_image``) when nothing of it is
+    inside; a box that had to be cut is counted as ``clipped``."""
+    c = [min(max(v, 0.0), 1.0) for v in box]
+    if c[2] <= c[0] or c[3] <= c[1]:
+        if stats is not None:
+            stats["outside_image"] = stats.get("outside_image", 0) + 1
+        return None
+    if c != box and stats is not None:
+        stats["clipped"] = stats.get("clipped", 0) + 1
+    return c
+
+
 def regions_from_detections(det, img_stem: Optional[str] = None, image_size: Optional[tuple[int, int]] = None,
-                            where: str = "detections") -> tuple[list[list[float]], list[Optional[str]]]:
-    """Normalised xyxy boxes (+ labels) from a parsed detections file (see the module docstring)."""
+                            where: str = "detections", stats: Optional[dict] = None
+                            ) -> tuple[list[list[float]], list[Optional[str]]]:
+    """Normalised xyxy boxes (+ labels) from a parsed detections file (see the module docstring).
+
+    Boxes are clipped to the image; one wholly outside it (or of zero area) is dropped. ``stats``,
+    when given, counts them (``clipped``, ``outside_image``). A coordinate that is not a finite
+    number is ``E009``."""
     if isinstance(det, dict) and "boxes" in det:
         det = det["boxes"]
     if isinstance(det, dict):
@@ -136,15 +164,18 @@ def regions_from_detections(det, img_stem: Optional[str] = None, image_size: Opt
             rows = []
         else:
             raise GraphmieError("E004", where, detail="detections for several images; give the post's image")
-        return [cxcywh_to_xyxy(r) for r in rows], [None] * len(rows)
+        cx, cy, w, h = zip(*[r[:4] for r in rows]) if rows else ((), (), (), ())
+        boxes = [_clip([a - c / 2, b - d / 2, a + c / 2, b + d / 2], stats) for a, b, c, d in zip(cx, cy, w, h)]
+        return [b for b in boxes if b is not None], [None] * sum(b is not None for b in boxes)
     if not isinstance(det, list):
         raise GraphmieError("E004", where, detail="expected a {crop: [cx,cy,w,h,area]} object or a list of boxes")
     boxes, labels = [], []
     for k, d in enumerate(det):
         b = d.get("box") if isinstance(d, dict) else d
-        if not isinstance(b, (list, tuple)) or len(b) != 4 or not all(isinstance(v, (int, float)) for v in b):
+        if not isinstance(b, (list, tuple)) or len(b) != 4 or not all(_number(v) for v in b):
             raise GraphmieError("E004", where, detail=f"detection {k}: 'box' must be [x0, y0, x1, y1]")
         x0, y0, x1, y1 = (float(v) for v in b)
+        _finite((x0, y0, x1, y1), where, f"detection {k}")
         if x1 < x0 or y1 < y0:
             raise GraphmieError("E009", where, detail=f"detection {k}: box {list(b)} has x1<x0 or y1<y0")
         if max(x1, y1) > 1.0:
@@ -152,6 +183,10 @@ def regions_from_detections(det, img_stem: Optional[str] = None, image_size: Opt
                 raise GraphmieError("E004", where, detail="pixel boxes need the image (for its size)")
             w, h = image_size
             x0, x1, y0, y1 = x0 / w, x1 / w, y0 / h, y1 / h
-        boxes.append([min(max(v, 0.0), 1.0) for v in (x0, y0, x1, y1)])
-        labels.append(d.get("label") if isinstance(d, dict) else None)
+        box = _clip([x0, y0, x1, y1], stats)
+        if box is None:
+            continue
+        label = d.get("label") if isinstance(d, dict) else None
+        boxes.append(box)
+        labels.append(label if isinstance(label, str) else None)
     return boxes, labels

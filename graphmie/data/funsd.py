@@ -20,10 +20,14 @@ collapse. Other links are counted in ``doc.meta["read_stats"]["other_links"]``.
 
 Bad input: missing file -> ``E001``; empty file -> ``E007``; not JSON -> ``E003``; no ``form``
 list (or an entity / word that is not an object) -> ``E004``; an entity or word without ``box``,
-or an entity without ``label`` -> ``E018``; a ``box`` that is not 4 numbers or a ``label`` that is
-not a string -> ``E019``; a non-finite box -> ``E009``; an unknown label -> ``E013`` (each naming
-the entity); a repeated entity id -> ``E012``; a link to an entity id that does not exist is
-skipped and counted (``dangling_links``).
+or an entity without ``label`` -> ``E018``; a ``box`` that is not 4 numbers, a ``label`` or ``text``
+that is not a string, or an ``id`` that is not an integer or a string -> ``E019``; a non-finite or
+negative box coordinate -> ``E009``; an unknown label -> ``E013`` (each naming the entity); a
+repeated entity id -> ``E012`` (``3`` and ``"3"`` are the same id: links name entities either
+way); more entities or words than :mod:`graphmie.limits` allows, or a coordinate beyond its
+``box_coord`` -> ``E032`` (checked before anything is built); a link to an entity id that does
+not exist is skipped and counted (``dangling_links``). Text is made valid Unicode
+(:mod:`graphmie.data.text`, reported in ``meta["text_repairs"]``).
 """
 from __future__ import annotations
 
@@ -31,9 +35,11 @@ import math
 import random
 from pathlib import Path
 
+from .. import limits
 from ..document import Box, Document, Entity, Page, Provenance, Relation, Token
 from ..errors import GraphmieError
 from ..io import read_json
+from .text import Repairs
 
 LABELS = ("question", "answer", "header", "other")
 LINK_LABEL = "question->answer"
@@ -43,13 +49,17 @@ DEV_FRACTION = 0.2
 
 def _box(v, path, where):
     try:
-        if isinstance(v, (str, bytes)) or len(v) != 4:
+        if not isinstance(v, (list, tuple)) or len(v) != 4 or any(isinstance(a, (bool, str, bytes)) for a in v):
             raise TypeError("needs 4 numbers")
         x0, y0, x1, y1 = (float(a) for a in v)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:
         raise GraphmieError("E019", path, detail=f"{where}: 'box' must be [x0, y0, x1, y1], not {v!r} ({e})") from None
     if not all(math.isfinite(a) for a in (x0, y0, x1, y1)):
         raise GraphmieError("E009", path, detail=f"{where}: box {v!r} (coordinates must be finite)")
+    if min(x0, y0, x1, y1) < 0:
+        raise GraphmieError("E009", path, detail=f"{where}: box {v!r} (coordinates must be >= 0: pixels from "
+                            f"the page's top-left corner)")
+    limits.check("box_coord", max(x0, y0, x1, y1), path, f"{where}: a box coordinate")
     # a few FUNSD boxes are given with swapped corners; normalise instead of failing
     return Box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
 
@@ -85,17 +95,25 @@ def parse_funsd(data, path: str | Path, image: Path | None = None) -> Document:
     if not isinstance(data, dict) or not isinstance(data.get("form"), list):
         raise GraphmieError("E004", path, detail="expected an object with a 'form' list of entities")
     src = str(path)
+    form = data["form"]
+    limits.check("form_entities", len(form), path, "the form's entities")
+    limits.check("form_words", sum(len(e["words"]) for e in form if isinstance(e, dict)
+                                   and isinstance(e.get("words"), list)), path, "the form's words")
+    fix = Repairs()
     tokens: list[Token] = []
     entities: list[Entity] = []
     links: list[tuple] = []
     stats = {"entities": 0, "words": 0, "other_links": 0, "dangling_links": 0, "empty_entities": 0}
     seen_ids = set()
-    for k, ent in enumerate(data["form"]):
+    for k, ent in enumerate(form):
         if not isinstance(ent, dict):
             raise GraphmieError("E004", path, detail=f"form[{k}] is not an object")
         eid = ent.get("id", k)
+        if isinstance(eid, bool) or not isinstance(eid, (int, str)):
+            raise GraphmieError("E019", path, detail=f"form[{k}]: 'id' must be an integer or a string, not {eid!r}")
+        eid = fix(str(eid), "id")
         if eid in seen_ids:
-            raise GraphmieError("E012", path, detail=f"entity id {eid} is repeated")
+            raise GraphmieError("E012", path, detail=f"entity id {eid} is repeated (ids 3 and \"3\" are the same)")
         seen_ids.add(eid)
         if "box" not in ent:
             raise GraphmieError("E018", path, detail=f"entity {eid}: no 'box'")
@@ -105,38 +123,44 @@ def parse_funsd(data, path: str | Path, image: Path | None = None) -> Document:
         if not isinstance(label, str):
             raise GraphmieError("E019", path, detail=f"entity {eid}: 'label' must be a string, not {label!r}")
         if label not in LABELS:
-            raise GraphmieError("E013", path, detail=f"entity {eid}: {label!r} (expected one of {LABELS})")
+            raise GraphmieError("E013", path, detail=f"entity {eid}: {fix(label, 'label')!r} (expected one of {LABELS})")
         box = _box(ent["box"], path, f"entity {eid}")
+        words = ent.get("words") or []
+        if not isinstance(words, list):
+            raise GraphmieError("E019", path, detail=f"entity {eid}: 'words' must be a list")
         idx = []
-        for w in ent.get("words") or []:
+        for w in words:
             if not isinstance(w, dict):
                 raise GraphmieError("E004", path, detail=f"entity {eid}: a word that is not an object")
             if "box" not in w:
                 raise GraphmieError("E018", path, detail=f"entity {eid}: a word without 'box'")
-            text = str(w.get("text", ""))
+            text = _text(w.get("text", ""), path, f"entity {eid} word", fix)
             if not text.strip():
                 continue
             idx.append(len(tokens))
             tokens.append(Token(text=text, box=_box(w["box"], path, f"entity {eid} word"), page=0))
-        text = str(ent.get("text", "")).strip() or " ".join(tokens[i].text for i in idx)
+        text = _text(ent.get("text", ""), path, f"entity {eid}", fix).strip() or " ".join(tokens[i].text for i in idx)
         if not text:
             stats["empty_entities"] += 1
         entities.append(Entity(id=f"e{eid}", text=text, label=label, tokens=idx, box=box, page=0,
                                provenance=Provenance(source=src, page=0, box=box, model="gold")))
-        for pair in ent.get("linking") or []:
+        linking = ent.get("linking") or []
+        if not isinstance(linking, list):
+            raise GraphmieError("E019", path, detail=f"entity {eid}: 'linking' must be a list of [id, id] pairs")
+        for pair in linking:
             if isinstance(pair, (list, tuple)) and len(pair) == 2:
                 links.append((pair[0], pair[1]))
     by_id = {e.id: e for e in entities}
     rels, seen = [], set()
     for a, b in links:
-        ea, eb = by_id.get(f"e{a}"), by_id.get(f"e{b}")
+        ea, eb = (by_id.get(f"e{x}") if isinstance(x, (int, str)) and not isinstance(x, bool) else None for x in (a, b))
         if ea is None or eb is None:
             stats["dangling_links"] += 1
             continue
         if {ea.label, eb.label} != {"question", "answer"}:
-            if (a, b) not in seen:
+            if ("other", ea.id, eb.id) not in seen:
                 stats["other_links"] += 1
-            seen.add((a, b))
+            seen.add(("other", ea.id, eb.id))
             continue
         q, ans = (ea, eb) if ea.label == "question" else (eb, ea)
         if (q.id, ans.id) in seen:
@@ -147,10 +171,20 @@ def parse_funsd(data, path: str | Path, image: Path | None = None) -> Document:
     stats["entities"], stats["words"] = len(entities), len(tokens)
     w, h = page_size(image, [e.box for e in entities])
     text = "\n".join(e.text for e in entities)
-    return Document(id=path.stem, kind="form", source=src, text=text,
-                    pages=[Page(index=0, width=w, height=h, image=str(image) if image else None)],
-                    tokens=tokens, entities=entities, relations=rels,
-                    meta={"read_stats": stats, "gold": True})
+    doc = Document(id=path.stem, kind="form", source=src, text=text,
+                   pages=[Page(index=0, width=w, height=h, image=str(image) if image else None)],
+                   tokens=tokens, entities=entities, relations=rels,
+                   meta={"read_stats": stats, "gold": True})
+    fix.report(doc.meta)
+    return doc
+
+
+def _text(v, path, where, fix) -> str:
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        v = str(v)
+    if not isinstance(v, str):
+        raise GraphmieError("E019", path, detail=f"{where}: 'text' must be a string, not {v!r}")
+    return fix(v, "text")
 
 
 def read_funsd(path: str | Path) -> Document:

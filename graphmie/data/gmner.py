@@ -25,6 +25,7 @@ silently:
 """
 from __future__ import annotations
 
+import math
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -34,6 +35,7 @@ from typing import Optional
 
 from ..document import Box, Document, Entity, Grounding, Provenance, Token
 from ..errors import GraphmieError
+from .text import read_text_file, repair
 
 TYPES = ("PER", "ORG", "LOC", "OTHER")
 
@@ -115,31 +117,30 @@ def read_conll(path: Path, strict: bool = False, stats: Counter | None = None) -
             stats["tweets_empty"] += 1
         cur_id, toks, tags = None, [], []
 
-    with open(path, encoding="utf-8") as f:
-        for ln, raw in enumerate(f, 1):
-            line = raw.rstrip("\n").rstrip("\r")
-            if line.startswith("IMGID:"):
-                if toks or cur_id is not None:
-                    flush()
-                cur_id, start_line = line[6:].strip(), ln
-                continue
-            if not line.strip():
-                if toks:
-                    flush()
-                continue
-            if not toks and cur_id is None:
-                start_line = ln
-            parts = line.split("\t")
-            if len(parts) != 2:
-                parts = line.rsplit(None, 1)
-            if len(parts) != 2:
-                raise GraphmieError("E004", path, detail=f"line {ln}: expected 'token<TAB>tag', got {line!r}")
-            tok, tag = parts
-            if tag != "O" and not (tag[:2] in ("B-", "I-") and tag[2:] in TYPES):
-                raise GraphmieError("E013", path, detail=f"line {ln}: tag {tag!r}")
-            toks.append(tok)
-            tags.append(tag)
-        flush()
+    for ln, raw in enumerate(re.split(r"\r\n|\r|\n", read_text_file(path)), 1):
+        line = repair(raw)[0]
+        if line.startswith("IMGID:"):
+            if toks or cur_id is not None:
+                flush()
+            cur_id, start_line = line[6:].strip(), ln
+            continue
+        if not line.strip():
+            if toks:
+                flush()
+            continue
+        if not toks and cur_id is None:
+            start_line = ln
+        parts = line.split("\t")
+        if len(parts) != 2:
+            parts = line.rsplit(None, 1)
+        if len(parts) != 2:
+            raise GraphmieError("E004", path, detail=f"line {ln}: expected 'token<TAB>tag', got {line!r}")
+        tok, tag = parts
+        if tag != "O" and not (tag[:2] in ("B-", "I-") and tag[2:] in TYPES):
+            raise GraphmieError("E013", path, detail=f"line {ln}: tag {tag!r}")
+        toks.append(tok)
+        tags.append(tag)
+    flush()
     return tweets
 
 
@@ -150,7 +151,7 @@ def read_xml(path: Path) -> tuple[tuple[int, int], list[tuple[str, Box]], Counte
         root = ET.parse(path).getroot()
         w = int(float(root.findtext("size/width")))
         h = int(float(root.findtext("size/height")))
-    except (ET.ParseError, TypeError, ValueError) as e:
+    except (ET.ParseError, TypeError, ValueError, OverflowError) as e:
         raise GraphmieError("E004", path, detail=f"not a Pascal-VOC annotation ({e})") from None
     objs = []
     for o in root.iter("object"):
@@ -159,6 +160,9 @@ def read_xml(path: Path) -> tuple[tuple[int, int], list[tuple[str, Box]], Counte
         try:
             x0, y0, x1, y1 = (float(bb.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax"))
         except (AttributeError, TypeError, ValueError):
+            stats["boxes_dropped"] += 1
+            continue
+        if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
             stats["boxes_dropped"] += 1
             continue
         x0, x1 = sorted((x0, x1))
@@ -182,7 +186,7 @@ def read_blip2(path: Path, stats: Counter) -> dict[str, str]:
     out = {}
     if not path.exists():
         return out
-    for ln, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for ln, line in enumerate(repair(read_text_file(path))[0].splitlines(), 1):
         if not line.strip():
             continue
         key, sep, cap = line.partition(" :")
@@ -199,7 +203,7 @@ def read_owl(path: Path) -> dict[str, str]:
     if not path.exists():
         return out
     cur = None
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in repair(read_text_file(path))[0].splitlines():
         m = re.match(r"^imgid:(.+?)###(.*)$", line)
         if m:
             cur = m.group(1).strip()

@@ -27,6 +27,7 @@ from scene_graphs.visual import parse_detections
 
 from ..errors import GraphmieError
 from ..io import read_json
+from .text import read_text_file, repair
 
 CAPTION_SOURCES = ("llavanext", "minicpm", "blip2")
 _IMG_RE = re.compile(r"^[\w.\-]+\.(jpg|jpeg|png|gif|bmp|webp)$", re.IGNORECASE)
@@ -60,7 +61,9 @@ def load_rel2id(data_dir: str | Path) -> dict[str, int]:
     rel2id = read_json(path)
     if not isinstance(rel2id, dict) or "None" not in rel2id:
         raise GraphmieError("E004", path, detail="expected a JSON object label -> id with a 'None' label")
-    return {str(k): int(v) for k, v in rel2id.items()}
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in rel2id.values()):
+        raise GraphmieError("E019", path, detail="every label's id must be an integer")
+    return {repair(str(k))[0]: v for k, v in rel2id.items()}
 
 
 def parse_record(line: str, rel2id: dict[str, int], where: str) -> MNRESample:
@@ -77,6 +80,7 @@ def parse_record(line: str, rel2id: dict[str, int], where: str) -> MNRESample:
     tokens = d["token"]
     if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
         raise GraphmieError("E019", where, detail="'token' must be a list of strings")
+    tokens = [repair(t)[0] for t in tokens]
     if not tokens or not any(t.strip() for t in tokens):
         raise GraphmieError("E007", where, detail="empty text")
     spans = []
@@ -87,16 +91,18 @@ def parse_record(line: str, rel2id: dict[str, int], where: str) -> MNRESample:
         if "pos" not in ent:
             raise GraphmieError("E018", where, detail=f"{key!r} has no 'pos'")
         pos = ent["pos"]
-        if (not isinstance(pos, (list, tuple)) or len(pos) != 2 or not all(isinstance(p, int) for p in pos)):
+        if (not isinstance(pos, (list, tuple)) or len(pos) != 2 or not all(isinstance(p, int) and not isinstance(p, bool) for p in pos)):
             raise GraphmieError("E019", where, detail=f"{key}.pos must be [start, end] token indices")
         s, e = pos
         if not (0 <= s < e <= len(tokens)):
             raise GraphmieError("E014", where, detail=f"{key}.pos {[s, e]} outside the {len(tokens)} tokens")
-        name = str(ent.get("name", ""))
+        name = repair(str(ent.get("name", "")))[0]
         if name and name.replace(" ", "").lower() != "".join(tokens[s:e]).replace(" ", "").lower():
             raise GraphmieError("E012", where, detail=f"{key}.name {name!r} != tokens {tokens[s:e]}")
         spans.append(((s, e), name or " ".join(tokens[s:e])))
     rel = d["relation"]
+    if not isinstance(rel, str):
+        raise GraphmieError("E019", where, detail="'relation' must be a string")
     if rel not in rel2id:
         raise GraphmieError("E013", where, detail=f"relation {rel!r} is not in rel2id.json")
     img = d["img_id"]
@@ -116,13 +122,13 @@ def load_captions(data_dir: str | Path, split: str, source: str = "llavanext") -
         if not path.exists():
             return {}
         out = {}
-        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for i, line in enumerate(read_text_file(path).splitlines(), 1):
             if not line.strip():
                 continue
             try:
                 d = ast.literal_eval(line)
-                out[img_stem(d["img_id"])] = str(d["text"]).strip()
-            except (ValueError, SyntaxError, KeyError, TypeError):
+                out[img_stem(d["img_id"])] = repair(str(d["text"]).strip())[0]
+            except (ValueError, SyntaxError, KeyError, TypeError, AttributeError, MemoryError, RecursionError):
                 raise GraphmieError("E004", f"{path}:{i}", detail="expected {'img_id': ..., 'text': ...}") from None
         return out
     path = cdir / f"{source}_{split}.json"
@@ -131,7 +137,7 @@ def load_captions(data_dir: str | Path, split: str, source: str = "llavanext") -
     d = read_json(path)
     if not isinstance(d, dict):
         raise GraphmieError("E004", path, detail="expected {img_id: caption}")
-    return {img_stem(k): " ".join(str(v).split()) for k, v in d.items()}
+    return {img_stem(k): repair(" ".join(str(v).split()))[0] for k, v in d.items()}
 
 
 def load_boxes(data_dir: str | Path, split: str) -> dict[str, list[list[float]]]:
@@ -153,7 +159,7 @@ def load_split(data_dir: str | Path, split: str, caption_source: str = "llavanex
     boxes = load_boxes(data_dir, split)
     img_dir = data_dir / "images" / split
     samples, skipped = [], []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for i, line in enumerate(read_text_file(path).splitlines(), 1):
         if not line.strip():
             continue
         try:

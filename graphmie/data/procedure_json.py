@@ -2,15 +2,21 @@
 
     {"title"?, "id"?, "steps": [{"text", "image"?, "index"?} | "text", ...]}
 
-Words come from the spaCy tokenizer; image paths are relative to the JSON file.
+Words come from the spaCy tokenizer; image paths are relative to the JSON file. Text is made valid
+Unicode (:mod:`graphmie.data.text`, reported in ``meta["text_repairs"]``); the number of steps, the
+characters of each step and of the whole procedure are checked against :mod:`graphmie.limits`
+(``E032``) before anything is tokenized, and the flow pairs the model would score at most
+(:func:`flow_pair_bound`) before any model runs.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+from .. import limits
 from ..document import Document, Step, Token
 from ..errors import GraphmieError
 from ..io import open_image, read_json
+from .text import Repairs
 
 MISSING_IMAGES = ("error", "ignore")
 
@@ -33,7 +39,9 @@ def read_procedure(path: str | Path, missing_images: str = "error") -> Document:
         raise GraphmieError("E004", src, detail="expected an object with a 'steps' list")
     if not data["steps"]:
         raise GraphmieError("E007", src, detail="'steps' is empty")
-    steps = []
+    limits.check("steps", len(data["steps"]), src, "the procedure's steps")
+    fix = Repairs()
+    steps, total = [], 0
     for k, s in enumerate(data["steps"]):
         if isinstance(s, str):
             s = {"text": s}
@@ -42,9 +50,14 @@ def read_procedure(path: str | Path, missing_images: str = "error") -> Document:
         text = s.get("text", "")
         if not isinstance(text, str):
             raise GraphmieError("E019", f"{src} step {k}", detail="'text' must be a string")
+        limits.check("step_chars", len(text), f"{src} step {k}", "the step's text (characters)")
+        total += len(text)
+        limits.check("procedure_chars", total, src, f"the text of steps 0-{k} (characters)")
+        text = fix(text, "steps")
         img = s.get("image")
         if img is not None and not isinstance(img, str):
             raise GraphmieError("E019", f"{src} step {k}", detail="'image' must be a path string")
+        img = fix(img, "image") if img is not None else None
         if not text.strip() and not img:
             raise GraphmieError("E007", f"{src} step {k}", detail="step has neither text nor image")
         steps.append((s.get("index"), text, img))
@@ -58,8 +71,12 @@ def read_procedure(path: str | Path, missing_images: str = "error") -> Document:
         if base not in (0, 1) or given != list(range(base, base + len(given))):
             raise GraphmieError("E012", src, detail=f"steps out of order: indices {given} do not run "
                                 f"0,1,2,... or 1,2,3,... in list order")
-    title = data.get("title")
-    doc = Document(id=str(data.get("id") or path.stem), kind="procedure", source=src,
+    title, did = data.get("title"), data.get("id")
+    for key, v in (("title", title), ("id", did)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (str, int))):
+            raise GraphmieError("E019", src, detail=f"'{key}' must be a string")
+    title = fix(str(title), "title") if title else None
+    doc = Document(id=fix(str(did), "id") if did else path.stem, kind="procedure", source=src,
                    meta={"title": title} if title else {})
     tokenizer = _tokenizer()
     missing = []
@@ -84,9 +101,18 @@ def read_procedure(path: str | Path, missing_images: str = "error") -> Document:
             doc.tokens.append(Token(text=t.text, span=(t.idx, t.idx + len(t.text)), step=si))
         doc.steps.append(st)
     doc.text = "\n".join(s.text for s in doc.steps)
+    limits.check("flow_pairs", flow_pair_bound([len(s.tokens) for s in doc.steps]), src,
+                 "the candidate flow pairs if every word were an entity")
     if missing:
         doc.meta["missing_images"] = missing
+    fix.report(doc.meta)
     return doc
+
+
+def flow_pair_bound(words: list[int], max_gap: int = 2) -> int:
+    """The candidate entity pairs a flow model scores (same step both ways, or a head step at most
+    ``max_gap`` earlier) if every word were an entity: an upper bound known before any model runs."""
+    return sum(w * (w - 1 + sum(words[i + 1:i + 1 + max_gap])) for i, w in enumerate(words))
 
 
 _TOK = None

@@ -59,3 +59,28 @@ def test_dev_split_is_fixed():
     tr, dv = dev_split(ids)
     assert len(dv) == 30 and len(tr) == 119 and not set(tr) & set(dv)
     assert dev_split(list(reversed(ids))) == (tr, dv)
+
+
+@pytest.mark.parametrize("form, code", [
+    ({"form": [{"id": [1], "label": "answer", "box": [0, 0, 1, 1]}]}, "E019"),
+    ({"form": [{"id": 3, "label": "answer", "box": [0, 0, 1, 1]}, {"id": "3", "label": "other", "box": [0, 0, 1, 1]}]},
+     "E012"),
+    ({"form": [{"id": 0, "label": 5, "box": [0, 0, 1, 1]}]}, "E019"),
+    ({"form": [{"id": 0, "label": "answer", "box": [-5, 0, 1, 1]}]}, "E009"),
+    ({"form": [{"id": 0, "label": "answer", "box": [0, 0, 1e7, 1]}]}, "E032"),
+    ({"form": [{"id": 0, "label": "answer", "box": [True, 0, 1, 1]}]}, "E019"),
+    ({"form": [{"id": i, "label": "other", "box": [0, 0, 1, 1]} for i in range(401)]}, "E032"),
+])
+def test_hostile_forms_have_coded_errors(form, code):
+    from graphmie.data.funsd import parse_funsd
+
+    with pytest.raises(GraphmieError, match=code):
+        parse_funsd(form, "f.json")
+
+
+def test_form_text_repaired():
+    from graphmie.data.funsd import parse_funsd
+
+    doc = parse_funsd({"form": [{"id": 0, "label": "answer", "box": [0, 0, 9, 9], "text": "a\ud800",
+                                 "words": [{"box": [0, 0, 9, 9], "text": "a\ud800"}]}]}, "f.json")
+    assert doc.entities[0].text == "a\ufffd" and doc.meta["text_repairs"]["replaced"] == {"text": 2}

@@ -60,3 +60,22 @@ def test_read_post_needs_an_object(tmp_path):
         read_post(tmp_path / "broken.json")
     with pytest.raises(GraphmieError, match="E001"):
         read_post(tmp_path / "none.json")
+
+
+def test_post_text_repaired_spans_trimmed_and_limits(tmp_path, monkeypatch):
+    doc = post_document({"text": "Ann \ud800 met  Bob", "entities": [{"start": 0, "end": 4}, " Bob"],
+                         "pairs": [["Ann", "Bob"]]}, "p.json", tmp_path)
+    assert doc.text == "Ann \ufffd met  Bob" and doc.meta["text_repairs"]["replaced"] == {"text": 1}
+    assert [(e.text, e.span) for e in doc.entities] == [("Ann", (0, 3)), ("Bob", (11, 14))]
+    with pytest.raises(GraphmieError, match="E007"):
+        post_document({"text": "Ann  Bob", "entities": [{"start": 3, "end": 5}]}, "p.json", tmp_path)
+    with pytest.raises(GraphmieError, match="E004"):
+        post_document({"text": "Ann Bob", "entities": [{"start": True, "end": 3}]}, "p.json", tmp_path)
+    with pytest.raises(GraphmieError) as e:
+        post_document({"text": "Ann Bob", "image": "nope.png"}, "p.json", tmp_path)
+    assert e.value.code == "E001" and "p.json" in str(e.value) and "nope.png" in str(e.value)
+    with pytest.raises(GraphmieError, match="E032"):
+        post_document({"text": "x" * 1_000_001}, "p.json", tmp_path)
+    monkeypatch.setenv("GRAPHMIE_MAX_POST_PAIRS", "1")
+    with pytest.raises(GraphmieError, match="E032.*GRAPHMIE_MAX_POST_PAIRS"):
+        post_document({"text": "Ann Bob", "pairs": [["Ann", "Bob"], ["Bob", "Ann"]]}, "p.json", tmp_path)

@@ -54,3 +54,21 @@ def test_steps_indexed_from_one_and_unknown_missing_images_choice(tmp_path):
     with pytest.raises(GraphmieError) as e:
         read_procedure(_write(tmp_path, {"steps": ["a"]}), missing_images="skip")
     assert e.value.code == "E022"
+
+
+@pytest.mark.parametrize("obj, code", [
+    ({"steps": [{"text": "Cut it.", "index": True}]}, "E019"),
+    ({"steps": ["Cut it."] * 101}, "E032"),
+    ({"steps": ["x" * 1001]}, "E032"),
+    ({"steps": ["x" * 1000] * 11}, "E032"),
+    ({"steps": ["Cut it."], "title": ["t"]}, "E019"),
+])
+def test_procedure_limits_and_types(tmp_path, obj, code):
+    with pytest.raises(GraphmieError, match=code):
+        read_procedure(_write(tmp_path, obj))
+
+
+def test_procedure_text_repaired(tmp_path):
+    doc = read_procedure(_write(tmp_path, {"title": "t\ud800", "steps": ["Cut the \ud800 onion ."]}))
+    assert doc.steps[0].text == "Cut the \ufffd onion ." and doc.meta["title"] == "t\ufffd"
+    assert doc.meta["text_repairs"]["replaced"] == {"steps": 1, "title": 1}

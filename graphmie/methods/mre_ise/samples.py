@@ -50,11 +50,15 @@ class BottomEncoder:
                 k += 1
             if i < len(tokens):
                 words.append(tokens[i] if tokens[i].strip() else "_")
-        cap = caption.split() if caption else None
-        enc = self.tok(words, cap, is_split_into_words=True, truncation="only_second" if cap else True,
-                       max_length=self.max_length)
-        if len(enc["input_ids"]) > self.max_length:       # text alone longer than max_length
-            enc = self.tok(words, cap, is_split_into_words=True, truncation=True, max_length=self.max_length)
+        cap = caption.split() or None
+        try:
+            enc = self.tok(words, cap, is_split_into_words=True, truncation="only_second" if cap else True,
+                           max_length=self.max_length)
+        except Exception:  # noqa: BLE001 - the text alone is longer than max_length: the tokenizer refuses
+            enc = None    # to cut the caption only ("Sequence to truncate too short"); cut the longest first
+        if enc is None or len(enc["input_ids"]) > self.max_length:
+            enc = self.tok(words, cap, is_split_into_words=True, truncation="longest_first",
+                           max_length=self.max_length)
         wid, seq = enc.word_ids(), enc.sequence_ids()
 
         def first(word_index: int) -> int:
