@@ -23,7 +23,6 @@ import json
 import os
 import platform
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -237,42 +236,11 @@ def fuzz_counts() -> dict:
 
 def kill_states(work: Path, delays=(0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0)) -> dict:
     """SIGKILL a re-extract of 20 documents into a full store at each delay; count documents whose
-    state is the before or the after one."""
+    state is the before or the after one (the kill test's own procedure)."""
     sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "kg_export")]
-    from kg_export.store import OxigraphStore
-    from test_store_kill import WRITER, _doc, _state
+    from test_store_kill import kill_states as run
 
-    n = 20
-    old, new = [_doc(i, 1) for i in range(n)], [_doc(i, 2) for i in range(n)]
-    ref_old, ref_new = OxigraphStore(work / "ref_old"), OxigraphStore(work / "ref_new")
-    for a, b in zip(old, new):
-        ref_old.add_document(a)
-        ref_new.add_document(b)
-    states = [(_state(ref_old, a), _state(ref_new, b)) for a, b in zip(old, new)]
-    ref_old.close()
-    ref_new.close()
-    (work / "new.json").write_text(json.dumps([d.to_dict() for d in new]))
-    checked = consistent = replaced = 0
-    for k, delay in enumerate(delays):
-        store_dir = work / f"st{k}"
-        st = OxigraphStore(store_dir)
-        for d in old:
-            st.add_document(d)
-        st.close()
-        p = subprocess.Popen([sys.executable, "-c", WRITER.format(repo=str(ROOT), store=str(store_dir),
-                                                                  docs=str(work / "new.json"))], stdout=subprocess.PIPE)
-        p.stdout.readline()
-        time.sleep(delay)
-        os.kill(p.pid, signal.SIGKILL)
-        p.wait()
-        st = OxigraphStore(store_dir)
-        for doc, (before, after) in zip(new, states):
-            got = _state(st, doc)
-            checked += 1
-            consistent += got in (before, after)
-            replaced += got == after
-        st.close()
-    return {"kills": len(delays), "states_checked": checked, "consistent": consistent, "new_version": replaced}
+    return run(work, delays)
 
 
 def main() -> int:

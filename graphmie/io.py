@@ -43,7 +43,8 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def read_json(path: str | Path) -> Any:
+def read_text(path: str | Path) -> str:
+    """A UTF-8 text file's content; missing -> ``E001``, unreadable or not UTF-8 -> ``E002``."""
     path = Path(path)
     if not path.exists():
         raise GraphmieError("E001", path)
@@ -51,12 +52,18 @@ def read_json(path: str | Path) -> Any:
         raw = path.read_bytes()
     except OSError as e:
         raise GraphmieError("E002", path, detail=e.strerror or str(e)) from None
-    if not raw.strip():
-        raise GraphmieError("E007", path, detail="the file is empty")
     try:
-        return json.loads(raw.decode("utf-8"))
+        return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise GraphmieError("E002", path, detail=f"not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
+def read_json(path: str | Path) -> Any:
+    text = read_text(path)
+    if not text.strip(" \t\n\r\x0b\x0c"):           # ASCII whitespace only, as before
+        raise GraphmieError("E007", path, detail="the file is empty")
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as e:
         raise GraphmieError("E003", path, detail=f"{e.msg} at line {e.lineno} column {e.colno}") from None
 

@@ -35,7 +35,8 @@ from typing import Optional
 
 from ..document import Box, Document, Entity, Grounding, Provenance, Token
 from ..errors import GraphmieError
-from .text import read_text_file, repair
+from ..io import read_text
+from .text import repair
 
 TYPES = ("PER", "ORG", "LOC", "OTHER")
 
@@ -117,7 +118,7 @@ def read_conll(path: Path, strict: bool = False, stats: Counter | None = None) -
             stats["tweets_empty"] += 1
         cur_id, toks, tags = None, [], []
 
-    for ln, raw in enumerate(re.split(r"\r\n|\r|\n", read_text_file(path)), 1):
+    for ln, raw in enumerate(re.split(r"\r\n|\r|\n", read_text(path)), 1):
         line = repair(raw)[0]
         if line.startswith("IMGID:"):
             if toks or cur_id is not None:
@@ -186,7 +187,7 @@ def read_blip2(path: Path, stats: Counter) -> dict[str, str]:
     out = {}
     if not path.exists():
         return out
-    for ln, line in enumerate(repair(read_text_file(path))[0].splitlines(), 1):
+    for ln, line in enumerate(repair(read_text(path))[0].splitlines(), 1):
         if not line.strip():
             continue
         key, sep, cap = line.partition(" :")
@@ -203,7 +204,7 @@ def read_owl(path: Path) -> dict[str, str]:
     if not path.exists():
         return out
     cur = None
-    for line in repair(read_text_file(path))[0].splitlines():
+    for line in repair(read_text(path))[0].splitlines():
         m = re.match(r"^imgid:(.+?)###(.*)$", line)
         if m:
             cur = m.group(1).strip()

@@ -26,8 +26,8 @@ from typing import Optional
 from scene_graphs.visual import parse_detections
 
 from ..errors import GraphmieError
-from ..io import read_json
-from .text import read_text_file, repair
+from ..io import read_text, read_json
+from .text import repair
 
 CAPTION_SOURCES = ("llavanext", "minicpm", "blip2")
 _IMG_RE = re.compile(r"^[\w.\-]+\.(jpg|jpeg|png|gif|bmp|webp)$", re.IGNORECASE)
@@ -122,7 +122,7 @@ def load_captions(data_dir: str | Path, split: str, source: str = "llavanext") -
         if not path.exists():
             return {}
         out = {}
-        for i, line in enumerate(read_text_file(path).splitlines(), 1):
+        for i, line in enumerate(read_text(path).splitlines(), 1):
             if not line.strip():
                 continue
             try:
@@ -159,7 +159,7 @@ def load_split(data_dir: str | Path, split: str, caption_source: str = "llavanex
     boxes = load_boxes(data_dir, split)
     img_dir = data_dir / "images" / split
     samples, skipped = [], []
-    for i, line in enumerate(read_text_file(path).splitlines(), 1):
+    for i, line in enumerate(read_text(path).splitlines(), 1):
         if not line.strip():
             continue
         try:

@@ -57,22 +57,3 @@ class Repairs:
         """Add ``meta["text_repairs"]`` when anything was replaced."""
         if self.counts:
             meta["text_repairs"] = {"replaced": dict(self.counts), "note": self.NOTE}
-
-
-def read_text_file(path) -> str:
-    """A UTF-8 text file's content; missing -> ``E001``, unreadable or not UTF-8 -> ``E002``."""
-    from pathlib import Path
-
-    from ..errors import GraphmieError
-
-    path = Path(path)
-    if not path.exists():
-        raise GraphmieError("E001", path)
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise GraphmieError("E002", path, detail=e.strerror or str(e)) from None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise GraphmieError("E002", path, detail=f"not UTF-8 text ({e.reason} at byte {e.start})") from None
