@@ -12,7 +12,10 @@ starting, loading their model and warming it up; Ray's own start, timed once, is
 Ray's fixed start-up cost; the local engine's model is loaded and warmed up on one input before
 its runs are timed). Every output file of the big runs is compared byte for byte across the engines
 (the outputs carry no timestamps, so nothing is excluded; ``report.json`` is compared with its
-folder names removed). Also timed: the driver's single-writer store step (documents per second
+folder names removed). Each run also records the CPU it cost: machine-wide busy CPU seconds (``/proc/stat``: every
+process, Ray's own included) and the driver's, per input beyond the small run, and how many cores
+were busy on average: on a machine with as many cores as workers, that says whether the workers
+or the rest (driver, Ray's services) are what is left to scale. Also timed: the driver's single-writer store step (documents per second
 into an Oxigraph store), the step the Ray engine does not spread over the workers.
 """
 from __future__ import annotations
@@ -54,16 +57,32 @@ def post_inputs(n: int) -> list[dict]:
     return posts
 
 
-def run(nlp, items, out: Path, engine: str, workers: int, batch_size: int, cpus: float) -> float:
+def machine_cpu_s() -> float:
+    """CPU seconds this machine has spent busy (all processes, all cores) since boot (/proc/stat)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, idle, iowait, irq, softirq = (int(x) for x in fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def driver_cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def run(nlp, items, out: Path, engine: str, workers: int, batch_size: int, cpus: float, cpu: dict | None = None):
+    """Seconds for one run; ``cpu`` gets the run's machine-wide and driver CPU seconds."""
     shutil.rmtree(out, ignore_errors=True)
     from graphmie.scale import ray_extract
 
+    m0, d0 = machine_cpu_s(), driver_cpu_s()
     t = time.perf_counter()
     if engine == "local":
         rep = nlp.extract(items, out, progress=False)
     else:
         rep = ray_extract(nlp, items, out, progress=False, workers=workers, batch_size=batch_size, cpus_per_worker=cpus)
     dt = time.perf_counter() - t
+    if cpu is not None:
+        cpu.update(machine=machine_cpu_s() - m0, driver=driver_cpu_s() - d0, wall=dt)
     if rep.failed:
         sys.exit(f"{engine}: {len(rep.failed)} inputs failed, e.g. {rep.failed[0]['error']}")
     return dt
@@ -140,16 +159,23 @@ def main() -> int:
             run(nlp, items[:1], args.work / task / "warm_up", "local", 1, 1, 1)
             for engine, workers in engines:
                 key = engine if engine == "local" else f"ray{workers}"
+                cpu = {n: {} for n in (n_small, n_big)}
                 times = {n: run(nlp, items[:n], args.work / task / f"{key}_{n}", engine, workers, args.batch_size,
-                                args.cpus_per_worker) for n in (n_small, n_big)}
+                                args.cpus_per_worker, cpu[n]) for n in (n_small, n_big)}
+                extra = n_big - n_small       # the inputs the big run has beyond the small one: CPU per input
+                cpu_doc = {k: (cpu[n_big][k] - cpu[n_small][k]) / extra for k in ("machine", "driver")}
                 thr = (n_big - n_small) / (times[n_big] - times[n_small]) if times[n_big] > times[n_small] else None
                 fixed = times[n_small] - n_small / thr if thr else None
                 row["engines"][key] = {"t_small_s": round(times[n_small], 2), "t_big_s": round(times[n_big], 2),
                                        "docs_per_s_after_startup": round(thr, 3) if thr else None,
-                                       "fixed_s_per_run": round(fixed, 2) if fixed is not None else None}
+                                       "fixed_s_per_run": round(fixed, 2) if fixed is not None else None,
+                                       "cpu_s_per_doc_machine": round(cpu_doc["machine"], 4),
+                                       "cpu_s_per_doc_driver": round(cpu_doc["driver"], 4),
+                                       "cores_busy_big_run": round(cpu[n_big]["machine"] / cpu[n_big]["wall"], 2)}
                 print(f"{task:5s} {key:6s} {n_small:4d} in {times[n_small]:7.1f}s  {n_big:4d} in {times[n_big]:7.1f}s  "
-                      f"-> {thr or float('nan'):6.2f} docs/s after start-up, fixed {fixed or float('nan'):5.1f}s",
-                      flush=True)
+                      f"-> {thr or float('nan'):6.2f} docs/s after start-up, fixed {fixed or float('nan'):5.1f}s; "
+                      f"CPU s/doc {cpu_doc['machine']:.3f} (driver {cpu_doc['driver']:.3f}), "
+                      f"{cpu[n_big]['machine'] / cpu[n_big]['wall']:.2f} cores busy", flush=True)
             e = row["engines"]
             for k in ("ray1", "ray2"):
                 if e[k]["fixed_s_per_run"] is not None:

@@ -11,6 +11,8 @@ top-left. Spans are ``(start, end)`` character offsets into :attr:`Document.text
 
 Every object round-trips through plain JSON with ``to_dict`` / ``from_dict``. A document's JSON
 carries ``schema_version`` (:data:`SCHEMA_VERSION`); reading a newer version is refused.
+Versions: 2 added ``Page.unit``; 3 added ``Document.knowledge`` (a post's auxiliary knowledge) and
+``Provenance.evidence`` (the inputs a model read for a fact); older documents read unchanged.
 
 PDF pages: the page's ``width``/``height`` and every box on it are in PDF points (1/72 inch),
 ``Page.unit == "pt"``; image pages are in pixels (``unit == "px"``).
@@ -23,7 +25,7 @@ from typing import Any, Literal, Optional
 
 DocKind = Literal["form", "post", "procedure"]
 #: version of the document JSON schema written by :meth:`Document.to_dict`
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -103,18 +105,22 @@ class Provenance:
     model: Optional[str] = None                  # e.g. "graphmie.form.re2" or "gold"
     model_version: Optional[str] = None
     score: Optional[float] = None
+    #: the inputs the model read for this fact, e.g. ``("text", "caption", "knowledge:riveg")``
+    evidence: Optional[tuple[str, ...]] = None
 
     def to_dict(self) -> dict:
         d = {"source": self.source, "page": self.page, "box": self.box.to_list() if self.box else None,
              "span": list(self.span) if self.span else None, "model": self.model,
-             "model_version": self.model_version, "score": self.score}
+             "model_version": self.model_version, "score": self.score,
+             "evidence": list(self.evidence) if self.evidence else None}
         return {k: v for k, v in d.items() if v is not None}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Provenance":
         return cls(source=d["source"], page=d.get("page"), box=Box.from_list(d["box"]) if d.get("box") else None,
                    span=tuple(d["span"]) if d.get("span") else None, model=d.get("model"),
-                   model_version=d.get("model_version"), score=d.get("score"))
+                   model_version=d.get("model_version"), score=d.get("score"),
+                   evidence=tuple(d["evidence"]) if d.get("evidence") else None)
 
 
 @dataclass
@@ -197,6 +203,7 @@ class Document:
     text: str = ""
     image: Optional[str] = None          # a post's image
     caption: Optional[str] = None        # a post's image description
+    knowledge: Optional[str] = None      # a post's auxiliary knowledge (LLM-generated or given), see meta["knowledge_source"]
     pages: list[Page] = field(default_factory=list)
     tokens: list[Token] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)

@@ -32,6 +32,7 @@ class Errors:
     E023 = "invalid SPARQL query: {detail}"
     E024 = "SPARQL evaluation failed: {detail}"
     E032 = "input over a resource limit: {detail}"
+    E033 = "auxiliary knowledge does not line up with its split: {detail}"
     # --- weights and checkpoints --------------------------------------------------------
     E010 = "not a readable weight file: {detail}"
     E025 = "weights do not fit the model: {detail}"
@@ -48,6 +49,7 @@ class Errors:
     # --- environment --------------------------------------------------------------------
     E015 = "missing optional dependency: {detail}"
     E017 = "server unreachable: {detail}"
+    E034 = "the LLM backend failed: {detail}"
 
 
 class GraphmieError(Exception):

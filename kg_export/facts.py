@@ -182,6 +182,8 @@ def _prov_props(props: dict, prov: Optional[Provenance], image_iri: Optional[str
     score = finite(prov.score)
     if score is not None:
         props["score"] = score
+    if prov.evidence:
+        props["evidence"] = clean_text(",".join(prov.evidence))
 
 
 def _box_tuple(box: Optional[Box]):
@@ -210,6 +212,8 @@ def document_facts(doc: Document) -> Iterator[Node | Edge]:
         dprops["image"] = IRI(doc_image)
     if doc.caption:
         dprops["caption"] = clean_text(doc.caption)
+    if doc.knowledge:
+        dprops["knowledge"] = clean_text(doc.knowledge)
     yield Node("Document", dk, dprops, (NS + doc.kind.capitalize(),))
 
     page_image, page_unit = {}, {}
@@ -364,13 +368,14 @@ def check_document(doc: Document, where=None) -> None:
 # --- property-graph schema (Cypher, Neo4j CSV, LadybugDB) ------------------------------------
 _PROV = [("provSource", "STRING"), ("provPage", "INT64"), ("spanStart", "INT64"), ("spanEnd", "INT64"),
          ("provX0", "DOUBLE"), ("provY0", "DOUBLE"), ("provX1", "DOUBLE"), ("provY1", "DOUBLE"),
-         ("model", "STRING"), ("modelVersion", "STRING"), ("score", "DOUBLE")]
+         ("model", "STRING"), ("modelVersion", "STRING"), ("score", "DOUBLE"), ("evidence", "STRING")]
 _BOX = [("x0", "DOUBLE"), ("y0", "DOUBLE"), ("x1", "DOUBLE"), ("y1", "DOUBLE"), ("mediaFragment", "STRING")]
 
 #: node label -> [(property, type)]; every node also has ``id`` (its ``label/key`` uid), the primary key
 NODE_SCHEMA: dict[str, list[tuple[str, str]]] = {
     "Document": [("docId", "STRING"), ("kind", "STRING"), ("source", "STRING"), ("sourceIri", "STRING"),
-                 ("text", "STRING"), ("image", "STRING"), ("caption", "STRING")],
+                 ("text", "STRING"), ("image", "STRING"), ("caption", "STRING"),
+                 ("knowledge", "STRING")],
     "Page": [("pageIndex", "INT64"), ("unit", "STRING"), ("width", "DOUBLE"), ("height", "DOUBLE"),
              ("image", "STRING")],
     "Step": [("stepIndex", "INT64"), ("text", "STRING"), ("image", "STRING")],

@@ -1,4 +1,5 @@
-"""Reader for Twitter-GMNER (Yu et al., ACL 2023 "Grounded Multimodal Named Entity Recognition").
+"""Reader for Twitter-GMNER (Yu et al., ACL 2023 "Grounded Multimodal Named Entity Recognition")
+and for the Twitter-2015 / Twitter-2017 MNER benchmarks (Zhang et al. 2018; Lu et al. 2018).
 
 Layout of a dataset folder (as ``../shared/data/gmner``)::
 
@@ -6,6 +7,12 @@ Layout of a dataset folder (as ``../shared/data/gmner``)::
     xml/<id>.xml                  Pascal-VOC gold boxes; ``<object><name>`` is the entity text
     captions/blip2_<split>.txt    ``<id>.jpg :<caption>`` one per line
     captions/owl_<split>.txt      long descriptions, records start ``imgid:<id>###`` (may span lines)
+    aux_riveg/<split>.txt         LLM auxiliary knowledge per tweet (:mod:`graphmie.data.knowledge`)
+
+A Twitter-2015/2017 folder (as ``../shared/data/twitter2017``) has ``train.txt`` / ``valid.txt``
+with the types PER, LOC, ORG and MISC (2017) or OTHER (2015), no ``xml/`` (no boxes: every entity is ungroundable), one
+``captions/blip2.txt`` for all splits, and ``aux_pgim/<split>.txt``. Which benchmark a folder
+holds is :func:`benchmark_of` (its name, then its label set; the Twitter-2015 copy tags OTHER).
 
 Bad input is handled as documented here and *counted* in :attr:`GmnerSplit.stats`, never dropped
 silently:
@@ -36,9 +43,12 @@ from typing import Optional
 from ..document import Box, Document, Entity, Grounding, Provenance, Token
 from ..errors import GraphmieError
 from ..io import read_text
+from .knowledge import attach_knowledge, aux_path
 from .text import repair
 
-TYPES = ("PER", "ORG", "LOC", "OTHER")
+TYPES = ("PER", "ORG", "LOC", "OTHER")           # Twitter-GMNER
+TWITTER_TYPES = ("PER", "LOC", "ORG", "MISC")    # Twitter-2015 / Twitter-2017
+KNOWN_TYPES = TYPES + ("MISC",)
 
 
 @dataclass
@@ -66,6 +76,7 @@ class Tweet:
     image_size: Optional[tuple[int, int]] = None      # from the xml, when there is one
     unmatched_boxes: list[tuple[str, Box]] = field(default_factory=list)
     line: int = 0                    # line of the IMGID in the CoNLL file
+    knowledge: Optional[str] = None  # LLM auxiliary knowledge (None: the dataset has none for it)
 
     @property
     def text(self) -> str:
@@ -77,6 +88,12 @@ class GmnerSplit:
     name: str
     tweets: list[Tweet]
     stats: Counter
+    knowledge_source: str = "none"   # riveg | pgim | none: where the tweets' knowledge came from
+    types: tuple = TYPES             # the label set the split's tags use
+
+    @property
+    def benchmark(self) -> str:
+        return self.stats.get("benchmark", "twitter-gmner")
 
 
 def bio_to_spans(tags: list[str]) -> list[tuple[int, int, str]]:
@@ -137,7 +154,7 @@ def read_conll(path: Path, strict: bool = False, stats: Counter | None = None) -
         if len(parts) != 2:
             raise GraphmieError("E004", path, detail=f"line {ln}: expected 'token<TAB>tag', got {line!r}")
         tok, tag = parts
-        if tag != "O" and not (tag[:2] in ("B-", "I-") and tag[2:] in TYPES):
+        if tag != "O" and not (tag[:2] in ("B-", "I-") and tag[2:] in KNOWN_TYPES):
             raise GraphmieError("E013", path, detail=f"line {ln}: tag {tag!r}")
         toks.append(tok)
         tags.append(tag)
@@ -223,7 +240,8 @@ def read_split(root: Path, split: str, strict: bool = False) -> GmnerSplit:
         raise GraphmieError("E016", root, detail=f"no {split}.txt (splits here: {', '.join(have) or 'none'})")
     stats: Counter = Counter()
     tweets = read_conll(path, strict=strict, stats=stats)
-    blip = read_blip2(root / "captions" / f"blip2_{split}.txt", stats)
+    cap_file = root / "captions" / f"blip2_{split}.txt"
+    blip = read_blip2(cap_file if cap_file.exists() else root / "captions" / "blip2.txt", stats)
     owl = read_owl(root / "captions" / f"owl_{split}.txt")
     xml_dir = root / "xml"
     for t in tweets:
@@ -265,7 +283,39 @@ def read_split(root: Path, split: str, strict: bool = False) -> GmnerSplit:
             stats["objects_matched"] += 1
     stats["groundable_entities"] = sum(e.groundable for t in tweets for e in t.entities)
     stats["tweets"] = len(tweets)
-    return GmnerSplit(split, tweets, stats)
+    source = "none"
+    found = aux_path(root, split)
+    if found:
+        source, kpath = found
+        for t, k in zip(tweets, attach_knowledge(tweets, kpath, stats)):
+            t.knowledge = k
+    seen = {t[2:] for tw in tweets for t in tw.tags if t != "O"}
+    types = TWITTER_TYPES if "MISC" in seen else TYPES
+    if "MISC" in seen and "OTHER" in seen:
+        raise GraphmieError("E013", path, detail="both MISC (Twitter-2015/2017) and OTHER (Twitter-GMNER) tags")
+    stats["benchmark"] = benchmark_of(root, types)
+    return GmnerSplit(split, tweets, stats, source, types)
+
+
+def benchmark_of(root: Path, types: tuple) -> str:
+    """``twitter2015`` / ``twitter2017`` when the folder's name says so, else ``twitter-gmner`` for
+    the GMNER label set and ``twitter2017`` for a MISC one (Twitter-2015's copy here tags OTHER)."""
+    name = Path(root).resolve().name
+    for year in ("2015", "2017"):
+        if year in name:
+            return f"twitter{year}"
+    return "twitter2017" if types == TWITTER_TYPES else "twitter-gmner"
+
+
+def folder_benchmark(root: Path, split: str | None = None) -> str:
+    """The benchmark of a dataset folder (:func:`benchmark_of`) without reading it all: its name, or
+    whether its split file (else train / dev / valid) tags MISC."""
+    root = Path(root)
+    for sp in ([split] if split else []) + ["train", "dev", "valid"]:
+        path = root / f"{sp}.txt"
+        if path.exists():
+            return benchmark_of(root, TWITTER_TYPES if "-MISC" in read_text(path) else TYPES)
+    return benchmark_of(root, TYPES)
 
 
 def count_unknown_xml(root: Path, splits: list[GmnerSplit]) -> int:

@@ -3,6 +3,8 @@
     {"text": "Taylor Swift and Ed Sheeran at Wembley .",
      "image": "concert.png",                  # optional, relative to the JSON file
      "caption": "Two singers on a stage.",     # optional
+     "knowledge": "Named entities: 1. Taylor Swift (person) ...",   # optional LLM knowledge (--task entity)
+     "knowledge_source": "llm:gpt-4o",          # optional: who wrote it (default "input")
      "detections": "dets.json" | [...] | {...},   # optional, see scene_graphs.visual
      "entities": ["Taylor Swift", {"start": 17, "end": 27, "label": "PER"}],   # optional
      "pairs": [["Taylor Swift", "Ed Sheeran"]]}   # optional ordered (head, tail) pairs
@@ -75,6 +77,13 @@ def post_document(d: dict, source: str, base: Path) -> Document:
         if not isinstance(caption, str):
             raise GraphmieError("E019", source, detail="'caption' must be a string")
         limits.check("post_chars", len(caption), source, "the post's caption (characters)")
+    knowledge = d.get("knowledge")
+    if knowledge:
+        if not isinstance(knowledge, str):
+            raise GraphmieError("E019", source, detail="'knowledge' must be a string")
+        limits.check("post_chars", len(knowledge), source, "the post's knowledge (characters)")
+        doc.knowledge = fix(knowledge, "knowledge")
+        doc.meta["knowledge_source"] = str(d.get("knowledge_source") or "input")
     det = d.get("detections")
     if det is not None:
         if isinstance(det, str):

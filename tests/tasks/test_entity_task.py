@@ -123,8 +123,59 @@ def test_bundled_post_through_the_api(nlp):
 def test_task_options_and_methods():
     with pytest.raises(GraphmieError, match="E020"):
         EntityTask.resolve_options({"max_region": 3})
-    assert EntityTask.resolve_options(None) == {"max_regions": 20, "index": None}
+    assert EntityTask.resolve_options(None) == {"max_regions": 20, "index": None, "llm": ""}
     with pytest.raises(GraphmieError, match="E027"):
         EntityTask.train({"method": "re2"}, REPO / "runs" / "never_written")
     with pytest.raises(GraphmieError, match="E027"):
         EntityTask.load("entity_grounding")              # the grounding head alone does not tag
+
+
+needs_knowledge_weights = pytest.mark.skipif(not all((WEIGHTS_DIR / f"{n}.safetensors").exists() for n in
+                                                     ("entity_mner_riveg", "entity_mner_t17", "entity_grounding")),
+                                             reason="shipped knowledge taggers absent")
+
+
+@needs_knowledge_weights
+def test_extract_cli_reads_knowledge_text_and_file(tmp_path):
+    know = "Named entities: 1. Messi (person/player) 2. Barcelona (organization/team) Reasoning: a footballer."
+    (tmp_path / "k.txt").write_text(know + "\n")
+    for value, source in ((know, "knowledge:input"), (str(tmp_path / "k.txt"), "knowledge:file:k.txt")):
+        out = tmp_path / source.replace(":", "_")
+        rc, _, err = _cli("extract", "--task", "entity", "--checkpoint", "entity_mner_riveg", "--out", out,
+                          "--text", "Messi scores for Barcelona", "--knowledge", value, "--quiet")
+        assert rc == 0, err
+        doc = json.loads(next(out.glob("inline*.json")).read_text())
+        assert doc["knowledge"] == know and doc["schema_version"] == graphmie.SCHEMA_VERSION
+        ents = {e["text"]: e for e in doc["entities"]}
+        assert ents["Messi"]["label"] == "PER" and ents["Messi"]["provenance"]["evidence"] == ["text", source]
+    rc, _, err = _cli("extract", tmp_path / "k.txt", "--task", "entity", "--out", tmp_path / "x", "--knowledge", know)
+    assert rc != 0 and "E030" in err                      # --knowledge describes the --text post only
+
+
+@needs_knowledge_weights
+def test_knowledge_is_ignored_by_the_text_tagger_and_llm_refused(nlp):
+    doc = nlp({"text": "Messi scores for Barcelona", "knowledge": "Named entities: 1. Messi (person)"})
+    assert doc.meta["knowledge_ignored"] and all(e.provenance.evidence == ("text",) for e in doc.entities)
+    with pytest.raises(GraphmieError, match="E030"):
+        graphmie.load("entity", llm="local")({"text": "Messi scores"})
+
+
+@needs_knowledge_weights
+def test_evaluate_twitter2017_folder_uses_its_tagger_and_knowledge(tmp_path):
+    root = tmp_path / "twitter2017"
+    (root / "aux_pgim").mkdir(parents=True)
+    tweets = [("Obama visits Paris".split(), ["B-PER", "O", "B-LOC"]), ("Go NFL".split(), ["O", "B-MISC"])]
+    (root / "valid.txt").write_text("".join(f"IMGID:{i}\n" + "".join(f"{w}\t{t}\n" for w, t in zip(ws, ts)) + "\n"
+                                            for i, (ws, ts) in enumerate(tweets)))
+    (root / "aux_pgim" / "valid.txt").write_text(
+        "".join("".join(f"{w}\tO\n" for w in ws) + "<EOS>\tX\nNamed\tX\nentities:\tX\n1.\tX\n"
+                f"{ws[-1]}\tX\n(thing)\tX\n\n" for ws, _ in tweets))
+    rc, out, err = _cli("evaluate", "--task", "entity", "--data", root)
+    assert rc == 0, err
+    m = json.loads(out.strip().splitlines()[-1])
+    assert m["benchmark"] == "twitter2017" and m["split"] == "valid" and m["knowledge"] == "pgim"
+    assert m["model"] == "entity_mner_t17" and m["n_entities"] == 3 and "ground_f1" not in m
+    m = EntityTask.evaluate(root, knowledge="none")
+    assert m["knowledge"] == "none" and 0.0 <= m["mner_f1"] <= 1.0
+    with pytest.raises(GraphmieError, match="E013"):       # a GMNER tagger cannot score MISC
+        EntityTask.evaluate(root, checkpoint="entity_mner_riveg")

@@ -45,12 +45,15 @@ from ...engine.checkpoint import Checkpoint, load_state_into, save_checkpoint
 from ...engine.method import Method, Result
 from ...engine.trainer import Trainer, command_line, set_threads, write_run_record
 from ...errors import GraphmieError
-from .data import encode_tweets, evaluate_items, length_batches, lower_states, make_batch, subword_span, targets, \
-    tokenize
+from ...data.knowledge import knowledge_tags
+from .data import context_of, encode_tweets, evaluate_items, length_batches, lower_states, make_batch, \
+    subword_span, targets, tokenize
 from .model import MnerTagger, encode_example, pad_batch
 
 MODEL_NAME = "graphmie.entity.mner"
 CAPTIONS = ("blip2", "owl", "none")
+#: ``auto``: the dataset's LLM knowledge (``aux_riveg`` / ``aux_pgim``) when it has one; ``none``: never
+KNOWLEDGE = ("auto", "none")
 TYPES = ["PER", "ORG", "LOC", "OTHER"]
 
 
@@ -61,7 +64,8 @@ def build_model(cfg: dict):
     tok, bert = load_backbone()
     m = cfg["model"]
     return tok, MnerTagger(bert, cfg["types"]["types"], n_frozen=m["n_frozen"], dropout=m["dropout"],
-                           lora_rank=m["lora_rank"], lora_alpha=m["lora_alpha"])
+                           lora_rank=m["lora_rank"], lora_alpha=m["lora_alpha"],
+                           knowledge_features=m["knowledge_features"])
 
 
 def _check_caption(caption: str) -> str:
@@ -70,24 +74,32 @@ def _check_caption(caption: str) -> str:
     return caption
 
 
+def _check_knowledge(knowledge: str) -> str:
+    if knowledge not in KNOWLEDGE:
+        raise GraphmieError("E022", None, name="knowledge", value=knowledge, choices=", ".join(KNOWLEDGE))
+    return knowledge
+
+
 class MNER(Method):
     name = "mner"
     task = "entity"
     model_name = MODEL_NAME
     schema = {
         "data": {"root": "../shared/data/gmner", "train_split": "train", "eval_split": "dev", "val_tweets": 500,
-                 "limit": 0, "caption": "blip2"},
-        "model": {"n_frozen": 6, "lora_rank": 64, "lora_alpha": 64.0, "max_length": 96, "dropout": 0.1},
+                 "limit": 0, "caption": "blip2", "knowledge": "none", "knowledge_dropout": 0.0},
+        "model": {"n_frozen": 6, "lora_rank": 64, "lora_alpha": 64.0, "max_length": 96, "dropout": 0.1,
+                  "knowledge_features": False},
         "types": {"types": TYPES, "coarse": Mapping({t: t for t in TYPES})},
         "training": {"epochs": 8, "batch_size": 16, "lr": 3e-4, "head_lr": 1e-3, "ground_weight": 0.5, "seed": 13,
                      "threads": 1, "device": "cpu"},
         "grounding": {"threshold": 0.5, "max_regions": 20},
     }
-    eval_options = {"threads": 1, "limit": 0, "caption": "", "threshold": None}
+    eval_options = {"threads": 1, "limit": 0, "caption": "", "knowledge": "", "llm": "", "threshold": None}
 
     def __init__(self, ckpt: Checkpoint, config: dict, tokenizer, model: MnerTagger):
         super().__init__(ckpt)
         self.config, self.tokenizer, self.model = config, tokenizer, model
+        self._generators: dict = {}            # knowledge generators by spec, made on first use
 
     @classmethod
     def from_checkpoint(cls, ckpt: Checkpoint) -> "MNER":
@@ -104,17 +116,28 @@ class MNER(Method):
         return cls(ckpt, cfg, tok, model)
 
     # --- prediction ---------------------------------------------------------------------
+    def reads_knowledge(self) -> bool:
+        """Whether this tagger was trained to read LLM knowledge after the tweet."""
+        return self.config["data"]["knowledge"] != "none"
+
     @torch.no_grad()
     def tag(self, doc: Document) -> dict[str, float]:
-        """Tag ``doc.text`` (``doc.caption`` as image context): appends Entities with provenance;
-        returns each new entity's groundability probability."""
+        """Tag ``doc.text`` (``doc.caption`` and, for a tagger trained with it, ``doc.knowledge`` as
+        context): appends Entities with provenance; returns each new entity's groundability probability."""
         model = self.model
         words, spans = tokenize(doc.text)
         if not words:
             return {}
-        item = encode_example(self.tokenizer, words, doc.caption or "", self.config["model"]["max_length"])
+        knowledge = doc.knowledge if self.reads_knowledge() else None
+        item = encode_example(self.tokenizer, words, context_of(doc.caption or "", knowledge),
+                              self.config["model"]["max_length"],
+                              know_tags=knowledge_tags(words, knowledge) if knowledge and model.know_emb is not None
+                              else None)
+        evidence = ("text",) + (("caption",) if doc.caption else ()) + (
+            (f"knowledge:{doc.meta.get('knowledge_source', 'input')}",) if knowledge else ())
         b = pad_batch([item])
-        h_top = model.upper(model.lower(b["input_ids"], b["mask"], b["token_type_ids"]), b["mask"], b["shapes"])
+        h_top = model.upper(model.lower(b["input_ids"], b["mask"], b["token_type_ids"]), b["mask"], b["shapes"],
+                            b["know"], n_text=int(b["n_text"]))
         e = model.word_emissions(h_top, [item["first"]])[0]
         labels = [model.labels[k] for k in model.viterbi(e)]
         base = len(doc.tokens)
@@ -130,21 +153,37 @@ class MNER(Method):
             doc.entities.append(Entity(eid, doc.text[cs:ce], typ, tokens=list(range(s, t_end)) if base == 0 else [],
                                        span=(cs, ce), provenance=Provenance(doc.source, span=(cs, ce), model=MODEL_NAME,
                                                                             model_version=self.version,
-                                                                            score=round(score, 4))))
+                                                                            score=round(score, 4),
+                                                                            evidence=evidence)))
             probs[eid] = float(model.ground_logits(h_top, [(0, sw[0], sw[1], typ)]).sigmoid()) if sw else 0.0
         return probs
 
     def predict(self, doc: Document, max_regions: int | None = None, index=None,
-                threshold: float | None = None) -> Result:
+                threshold: float | None = None, llm: str | None = None) -> Result:
         """Tag the post, then ground each entity in its image (:mod:`graphmie.grounding`) with the
         tagger's groundability. ``max_regions`` / ``threshold``: None = the config's ``[grounding]``;
-        ``index``: a FAISS region index (or its folder) to link grounded regions to other images."""
+        ``index``: a FAISS region index (or its folder) to link grounded regions to other images;
+        ``llm``: a knowledge generator (:func:`graphmie.llm.get_generator` spec: ``local``, a
+        ``.gguf`` path or an OpenAI-compatible URL) asked for the knowledge of a post that has none."""
         from ...grounding import get_grounder
 
         if doc.entities:
             # entities/pairs declared in a post JSON are inputs of --task post; this task finds its own
             doc.meta["ignored_input_entities"] = [e.text for e in doc.entities]
             doc.entities, doc.relations = [], []
+        if llm and not self.reads_knowledge():
+            raise GraphmieError("E030", self.ckpt.path, detail="this tagger was trained without knowledge, so "
+                                "--llm would be ignored; use a knowledge tagger (--checkpoint entity_mner_riveg)")
+        if llm and doc.knowledge is None:
+            from ...llm import get_generator
+
+            gen = self._generators.get(llm)
+            if gen is None:
+                gen = self._generators[llm] = get_generator(llm)
+            doc.knowledge = gen.generate(doc.text, doc.caption)
+            doc.meta["knowledge_source"] = gen.name
+        elif doc.knowledge and not self.reads_knowledge():
+            doc.meta["knowledge_ignored"] = "this tagger was trained without knowledge"
         probs = self.tag(doc)
         doc.meta["entity_type_hierarchy"] = dict(self.config["types"]["coarse"])
         g = self.config["grounding"]
@@ -174,18 +213,41 @@ class MNER(Method):
         if d["limit"]:                       # small runs (tests): the first N shuffled tweets
             tweets = tweets[:d["limit"]]
         val, train = tweets[:d["val_tweets"]], tweets[d["val_tweets"]:]
+        if set(cfg["types"]["types"]) != set(train_split.types):
+            raise GraphmieError("E013", root / f"{d['train_split']}.txt",
+                                detail=f"the data's types {list(train_split.types)} are not the config's "
+                                f"[types] types {list(cfg['types']['types'])}")
+        use_k = _check_knowledge(d["knowledge"]) == "auto" and train_split.knowledge_source != "none"
+        kf, drop = cfg["model"]["knowledge_features"], float(d["knowledge_dropout"])
         tok, model = build_model(cfg)
         model.to(device)
-        items, val_items = encode_tweets(tok, train, cap, ml), encode_tweets(tok, val, cap, ml)
-        states, val_states = lower_states(model, items, cap, ml), lower_states(model, val_items, cap, ml)
+
+        def samples(tws, knowledge):
+            its = encode_tweets(tok, tws, cap, ml, knowledge=knowledge, features=kf)
+            return its, lower_states(model, its, cap, ml)
+
+        items, states = samples(train, use_k)
+        n_train = len(items)
+        if use_k and drop > 0:               # each epoch, a fraction of the tweets is seen without knowledge
+            bare, bare_states = samples(train, False)
+            items, states = items + bare, states + bare_states
+        val_items, val_states = samples(val, use_k)
         out_dir = Path(out_dir)
-        meta = {"labels": model.labels, "types": model.types}
+        meta = {"labels": model.labels, "types": model.types,
+                "knowledge": train_split.knowledge_source if use_k else "none", "benchmark": train_split.benchmark}
         threshold = cfg["grounding"]["threshold"]
+
+        def epoch_batches(rng, ep):
+            pick = [j + n_train if len(items) > n_train and rng.random() < drop else j for j in range(n_train)]
+            chosen = [items[j] for j in pick]
+            return [[pick[i] for i in b] for b in length_batches(chosen, tr["batch_size"], rng)]
+
 
         def step(idx):
             b, h = make_batch(items, states, idx, device)
-            tgt, spans, groundable = targets(model, items, idx, b["input_ids"].shape[1])
-            return model.loss(model.upper(h, b["mask"], b["shapes"]), tgt, spans, groundable, tr["ground_weight"])
+            h_top = model.upper(h, b["mask"], b["shapes"], b["know"], n_text=int(b["n_text"]))
+            tgt, spans, groundable = targets(model, items, idx, h_top.shape[1])
+            return model.loss(h_top, tgt, spans, groundable, tr["ground_weight"])
 
         def on_best(state, figures):         # checkpoint the best epoch so far (long runs can be cut short)
             save_checkpoint(out_dir, cls.name, state, cfg, meta, {"status": "best epoch so far", "val": figures})
@@ -194,19 +256,21 @@ class MNER(Method):
         head = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("backbone.")]
         trainer.seed_everything()            # as the shipped run: torch reseeded after the frozen layers ran
         res = trainer.fit(model, [{"params": top, "lr": tr["lr"]}, {"params": head, "lr": tr["head_lr"]}],
-                          batches=lambda rng, ep: length_batches(items, tr["batch_size"], rng), step=step,
-                          steps_per_epoch=(len(items) + tr["batch_size"] - 1) // tr["batch_size"],
+                          batches=epoch_batches, step=step,
+                          steps_per_epoch=(n_train + tr["batch_size"] - 1) // tr["batch_size"],
                           evaluate=lambda: evaluate_items(model, val_items, val_states, threshold),
                           score=lambda m: m["mner_f1"] + 0.25 * m["ground_f1"], on_best=on_best,
                           state=model.trainable_state)
         dev_split = read_split(root, d["eval_split"])
         dev_tweets = dev_split.tweets[:d["limit"]] if d["limit"] else dev_split.tweets
-        dev_items = encode_tweets(tok, dev_tweets, cap, ml)
-        dev = evaluate_items(model, dev_items, lower_states(model, dev_items, cap, ml), threshold)
+        dev = evaluate_items(model, *samples(dev_tweets, use_k), threshold)
+        if use_k:                            # the same tagger on posts that come without knowledge
+            bare = evaluate_items(model, *samples(dev_tweets, False), threshold)
+            dev.update({f"{k}_without_knowledge": bare[k] for k in ("mner_f1", "mner_precision", "mner_recall")})
         model.to("cpu")
         metrics = {"dev_" + k: v for k, v in dev.items()}
         metrics.update(best_epoch=res.best_epoch, train_seconds=res.seconds, n_train=len(train), n_val=len(val),
-                       n_dev=len(dev_tweets))
+                       n_dev=len(dev_tweets), knowledge=meta["knowledge"], benchmark=train_split.benchmark)
         record = {"command": command_line(), "data": f"{root}: {d['train_split']} ({len(train)} train / {len(val)} "
                   f"val carved with seed {tr['seed']}), figures on {d['eval_split']}", "seed": tr["seed"],
                   "date": datetime.date.today().isoformat(), "dev_metrics": metrics, "history": res.history}
@@ -216,32 +280,61 @@ class MNER(Method):
 
     # --- evaluation ---------------------------------------------------------------------
     def evaluate(self, data: Path, split: str | None = None, threads: int = 1, limit: int = 0, caption: str = "",
-                 threshold: float | None = None) -> dict:
+                 knowledge: str = "", llm: str = "", threshold: float | None = None) -> dict:
         """Figures on a Twitter-GMNER split (``dev`` by default): MNER / GMNER / EEG F1 (regions judged
-        through groundability), groundability P/R/F1 against the majority baseline, data counts.
-        ``caption``: blip2 | owl | none ("" = the config's); ``limit``: the first N tweets only."""
+        through groundability), groundability P/R/F1 against the majority baseline, data counts; on a
+        Twitter-2015/2017 split (``valid`` by default; no boxes) the MNER figures only.
+        ``caption``: blip2 | owl | none; ``knowledge``: auto (the folder's ``aux_*`` file) | none | the
+        path of another knowledge file in the same format ("" = the config's; a tagger trained without
+        knowledge reads none); ``llm``: generate every tweet's knowledge with this generator instead
+        (:func:`graphmie.llm.get_generator`); ``limit``: the first N tweets only."""
         from ...data.gmner import count_unknown_xml, read_split
+        from ...data.knowledge import attach_knowledge
 
-        split, data = split or "dev", Path(data)
+        data = Path(data)
+        split = split or ("dev" if (data / "dev.txt").exists() or not (data / "valid.txt").exists() else "valid")
         set_threads(threads)
         cfg = self.config
         ds = read_split(data, split)
+        if not set(ds.types) <= set(self.model.types):
+            raise GraphmieError("E013", data / f"{split}.txt", detail=f"the data's types {list(ds.types)} are not "
+                                f"this tagger's {self.model.types} (a tagger of another benchmark? see --checkpoint)")
         tweets = ds.tweets[:limit] if limit else ds.tweets
         cap, ml = _check_caption(caption or cfg["data"]["caption"]), cfg["model"]["max_length"]
-        items = encode_tweets(self.tokenizer, tweets, cap, ml)
+        knowledge, source = knowledge or cfg["data"]["knowledge"], ds.knowledge_source
+        if llm:
+            from ...llm import get_generator
+
+            gen = get_generator(llm)
+            for t, k in zip(tweets, gen.generate_many([(t.text, t.caption) for t in tweets], progress=True)):
+                t.knowledge = k
+            knowledge, source = "auto", gen.name
+        elif knowledge not in KNOWLEDGE:         # another knowledge file, aligned as the folder's own
+            for t, k in zip(ds.tweets, attach_knowledge(ds.tweets, Path(knowledge), ds.stats)):
+                t.knowledge = k
+            knowledge, source = "auto", f"file:{Path(knowledge).name}"
+        use_k = self.reads_knowledge() and knowledge == "auto" and source != "none"
+        items = encode_tweets(self.tokenizer, tweets, cap, ml, knowledge=use_k,
+                              features=self.model.know_emb is not None)
         m = evaluate_items(self.model, items, lower_states(self.model, items, cap, ml),
                            float(cfg["grounding"]["threshold"] if threshold is None else threshold))
+        head = {"task": "entity", "benchmark": ds.benchmark, "split": split, "n_tweets": len(tweets),
+                "caption": cap, "knowledge": source if use_k else "none",
+                "model": self.ckpt.name if self.ckpt else None}
+        if ds.benchmark != "twitter-gmner":   # no boxes: the entity figures only
+            return {**head, **{k: m[k] for k in ("mner_f1", "mner_precision", "mner_recall", "n_entities")},
+                    "data_stats": dict(ds.stats)}
         # majority baseline for groundability: the majority class of the training split when present
         ref = read_split(data, "train") if split != "train" and (data / "train.txt").exists() else ds
         frac = ref.stats["groundable_entities"] / max(ref.stats["entities"], 1)
         pos = m["n_groundable"] / max(m["n_entities"], 1)
         maj = {"f1": 2 * pos / (1 + pos), "accuracy": pos} if frac >= 0.5 else {"f1": 0.0, "accuracy": 1 - pos}
-        return {"task": "entity", "split": split, "n_tweets": len(tweets), **m,
+        return {**head, **m,
                 "ground_majority_class": "groundable" if frac >= 0.5 else "not groundable",
                 "ground_majority_f1": maj["f1"], "ground_majority_accuracy": maj["accuracy"],
                 "ground_all_groundable_f1": 2 * pos / (1 + pos),
                 "region_judged_by": "groundability (images unavailable): a groundable prediction matches a "
                                     "groundable gold entity; gmner_f1_lower/eeg_f1_lower count every groundable "
                                     "entity as wrong",
-                "caption": cap, "data_stats": dict(ds.stats),
+                "data_stats": dict(ds.stats),
                 "xml_unknown_ids": count_unknown_xml(data, [ds, ref] if ref is not ds else [ds])}

@@ -1,6 +1,6 @@
 """Twitter-GMNER tweets and posts -> tagger samples, batches, batch decoding and the dev figures.
 
-A sample is :func:`~.model.encode_example`'s dict (word pieces of ``tweet [SEP] caption``, shapes,
+A sample is :func:`~.model.encode_example`'s dict (word pieces of ``tweet [SEP] caption knowledge``, shapes,
 each word's first/last word piece) plus its ``tweet``. The outputs of the layers that do not
 change in training are computed once per sample set (:func:`lower_states`, cached on disk by
 :func:`graphmie.engine.cache.frozen_states`), so each epoch runs only the layers above.
@@ -12,6 +12,7 @@ import re
 import torch
 
 from ...data.gmner import Tweet, bio_to_spans
+from ...data.knowledge import knowledge_tags
 from ...engine.cache import frozen_states
 from .model import MnerTagger, encode_example, pad_batch
 
@@ -32,17 +33,27 @@ def caption_of(t: Tweet, which: str) -> str:
     return {"blip2": t.caption, "owl": t.long_caption, "none": ""}[which]
 
 
-def encode_tweets(tokenizer, tweets: list[Tweet], caption: str, max_length: int) -> list[dict]:
+def context_of(caption: str, knowledge: str | None) -> str:
+    """The second segment: the image caption, then the LLM knowledge (cut first when too long)."""
+    return " ".join(x for x in (caption, knowledge) if x)
+
+
+def encode_tweets(tokenizer, tweets: list[Tweet], caption: str, max_length: int, knowledge: bool = False,
+                  features: bool = False) -> list[dict]:
+    """Samples of ``tweets``: ``tweet [SEP] caption knowledge`` (the knowledge only with ``knowledge``;
+    the knowledge-match tags only with ``features``)."""
     out = []
     for t in tweets:
-        e = encode_example(tokenizer, t.tokens, caption_of(t, caption), max_length)
+        k = t.knowledge if knowledge else None
+        e = encode_example(tokenizer, t.tokens, context_of(caption_of(t, caption), k), max_length,
+                           know_tags=knowledge_tags(t.tokens, k) if features and k else None)
         e["tweet"] = t
         out.append(e)
     return out
 
 
 def lower_states(model: MnerTagger, items: list[dict], caption: str, max_length: int) -> list[torch.Tensor]:
-    """Outputs of the unchanging layers per sample (fp16), disk-cached per caption / length / depth."""
+    """Outputs of the unchanging layers per sample (fp16), disk-cached (keyed by the word pieces)."""
     model.eval()
     device = next(model.parameters()).device
 
@@ -108,7 +119,7 @@ def predict_items(model: MnerTagger, items: list[dict], states: list[torch.Tenso
     for i in range(0, len(order), batch_size):
         idx = order[i:i + batch_size]
         b, h = make_batch(items, states, idx, next(model.parameters()).device)
-        h_top = model.upper(h, b["mask"], b["shapes"])
+        h_top = model.upper(h, b["mask"], b["shapes"], b["know"], n_text=int(b["n_text"]))
         ems = model.word_emissions(h_top, [items[j]["first"] for j in idx])
         for r, j in enumerate(idx):
             spans = bio_to_spans([model.labels[k] for k in model.viterbi(ems[r])])

@@ -1,11 +1,13 @@
-"""Multimodal NER tagger: MiniLM over ``tweet [SEP] image caption``, with word-shape features.
+"""Multimodal NER tagger: MiniLM over ``tweet [SEP] caption / LLM knowledge``, with word-shape features.
 
 The image enters as its description (as in RiVEG / "image-to-text" MNER, Li et al. 2024:
 an image caption appended to the post lets a text encoder use the visual context). The
 backbone is the installed all-MiniLM-L6-v2 (uncased), so the casing the tokenizer throws away
 is put back as a learned *word-shape* embedding (lower / Title / UPPER / mixed / digit /
 @mention / #hashtag / punct / caption) added to the hidden states entering the first
-trained layer. The lower ``n_frozen`` layers stay frozen (their outputs can be cached, which
+trained layer; with ``knowledge_features`` a *knowledge-match* embedding (which words the LLM
+knowledge's entity list names, BIO over a coarse category of its type:
+:func:`graphmie.data.knowledge.knowledge_tags`) is added the same way. The lower ``n_frozen`` layers stay frozen (their outputs can be cached, which
 makes training cheap on CPU) or, with ``lora_rank > 0``, get low-rank adapters
 (:mod:`graphmie.nn.lora`; then only the embeddings are cached); the top layers, the shape
 embedding and a linear BIO classifier are trained. Decoding is constrained Viterbi over the BIO
@@ -26,6 +28,8 @@ import re
 
 import torch
 from torch import nn
+
+from ...data.knowledge import KNOW_TAGS
 
 SHAPES = ("pad", "lower", "title", "upper", "mixed", "digit", "mention", "hashtag", "punct", "caption", "special")
 
@@ -62,7 +66,7 @@ class GroundabilityHead(nn.Sequential):
 
 class MnerTagger(nn.Module):
     def __init__(self, backbone, types: list[str], n_frozen: int = 4, dropout: float = 0.1, lora_rank: int = 0,
-                 lora_alpha: float | None = None):
+                 lora_alpha: float | None = None, knowledge_features: bool = False):
         super().__init__()
         self.types = list(types)
         self.labels = bio_labels(self.types)
@@ -74,6 +78,10 @@ class MnerTagger(nn.Module):
         hid = backbone.config.hidden_size
         self.shape_emb = nn.Embedding(len(SHAPES), hid)
         nn.init.normal_(self.shape_emb.weight, std=0.02)
+        #: knowledge-match feature: which words the knowledge's entity list names (BIO x category)
+        self.know_emb = nn.Embedding(len(KNOW_TAGS), hid) if knowledge_features else None
+        if self.know_emb is not None:
+            nn.init.normal_(self.know_emb.weight, std=0.02)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(hid, len(self.labels))
         self.ground_head = GroundabilityHead(2 * hid + len(self.types), dropout=dropout)
@@ -113,11 +121,21 @@ class MnerTagger(nn.Module):
             h = layer(h, attention_mask=ext)
         return h
 
-    def upper(self, h: torch.Tensor, mask: torch.Tensor, shapes: torch.Tensor) -> torch.Tensor:
-        """The trained layers (LoRA-adapted and fully tuned); the word-shape embedding joins first."""
+    def upper(self, h: torch.Tensor, mask: torch.Tensor, shapes: torch.Tensor,
+              know: torch.Tensor | None = None, n_text: int | None = None) -> torch.Tensor:
+        """The trained layers (LoRA-adapted and fully tuned); the word-shape (and knowledge-match)
+        embeddings join first. With ``n_text`` the last layer computes only the first ``n_text``
+        positions ([CLS], the tweet, [SEP]: all that is read from its output), attending to every
+        position: the same states for those positions, for a fraction of the cost when a long
+        context (the knowledge) follows the tweet."""
         h = h.float() + self.shape_emb(shapes)
+        if self.know_emb is not None:         # (no tags given: every word "none")
+            h = h + self.know_emb(know if know is not None else torch.zeros_like(shapes))
         ext = self._ext_mask(mask, h.dtype)
-        for layer in self.backbone.encoder.layer[self.n_cached:]:
+        layers = self.backbone.encoder.layer[self.n_cached:]
+        for k, layer in enumerate(layers):
+            if n_text is not None and k == len(layers) - 1 and n_text < h.shape[1]:
+                return last_layer_on_prefix(layer, h, ext, n_text)
             h = layer(h, attention_mask=ext)
         return h
 
@@ -195,37 +213,65 @@ class MnerTagger(nn.Module):
 _WS = re.compile(r"\s+")
 
 
-def encode_example(tokenizer, words: list[str], caption: str = "", max_length: int = 96) -> dict:
-    """Tokenise ``words [SEP] caption``; returns ids, token types, shapes, the first subword of each
-    word (-1 when truncated away) and the subword range of each word."""
-    cap_words = caption.split() if caption else []
-    kw = dict(is_split_into_words=True, truncation="only_second" if cap_words else True, max_length=max_length)
+def last_layer_on_prefix(layer, h: torch.Tensor, ext_mask: torch.Tensor, n: int) -> torch.Tensor:
+    """A BERT layer's output at positions ``:n`` only (queries there; keys and values everywhere):
+    equal to ``layer(h, attention_mask=ext_mask)[:, :n]``."""
+    att, B, L, H = layer.attention.self, h.shape[0], h.shape[1], h.shape[2]
+    nh, hd = att.num_attention_heads, att.attention_head_size
+
+    def heads(x, m):
+        return x.view(B, m, nh, hd).transpose(1, 2)
+
+    ctx = nn.functional.scaled_dot_product_attention(
+        heads(att.query(h[:, :n]), n), heads(att.key(h), L), heads(att.value(h), L), attn_mask=ext_mask,
+        dropout_p=att.dropout.p if att.training else 0.0)
+    a = layer.attention.output(ctx.transpose(1, 2).reshape(B, n, H), h[:, :n])
+    return layer.output(layer.intermediate(a), a)
+
+
+def encode_example(tokenizer, words: list[str], context: str = "", max_length: int = 96,
+                   know_tags: list[str] | None = None) -> dict:
+    """Tokenise ``words [SEP] context`` (the context: image caption and/or LLM knowledge, cut to
+    fit ``max_length``; the tweet itself is cut only when it alone is longer); returns ids, token
+    types, shapes, knowledge-match tags (with ``know_tags``, one per word), the first subword of
+    each word (-1 when truncated away) and the subword range of each word."""
+    ctx_words = context.split() if context else []
+    kw = dict(is_split_into_words=True, truncation="only_second" if ctx_words else True, max_length=max_length)
     try:
-        enc = tokenizer(words, cap_words, **kw) if cap_words else tokenizer(words, **kw)
+        enc = tokenizer(words, ctx_words, **kw) if ctx_words else tokenizer(words, **kw)
     except Exception:  # the tweet alone is longer than max_length
-        enc = tokenizer(words, cap_words, is_split_into_words=True, truncation="longest_first",
-                        max_length=max_length) if cap_words else tokenizer(words, is_split_into_words=True,
+        enc = tokenizer(words, ctx_words, is_split_into_words=True, truncation="longest_first",
+                        max_length=max_length) if ctx_words else tokenizer(words, is_split_into_words=True,
                                                                            truncation=True, max_length=max_length)
     wids, seqs = enc.word_ids(), enc.sequence_ids()
-    shapes, first, last = [], [-1] * len(words), [-1] * len(words)
+    shapes, know, first, last = [], [], [-1] * len(words), [-1] * len(words)
     word_shapes = [word_shape(w, words[i - 1] if i else None) for i, w in enumerate(words)]
     for k, (wi, sq) in enumerate(zip(wids, seqs)):
         if sq is None:
             shapes.append(SHAPES.index("special"))
+            know.append(0)
         elif sq == 1:
             shapes.append(SHAPES.index("caption"))
+            know.append(0)
         else:
             shapes.append(word_shapes[wi])
+            know.append(KNOW_TAGS.index(know_tags[wi]) if know_tags else 0)
             if first[wi] < 0:
                 first[wi] = k
             last[wi] = k + 1
     tt = enc.get("token_type_ids") or [0] * len(enc["input_ids"])
-    return {"input_ids": enc["input_ids"], "token_type_ids": tt, "shapes": shapes, "first": first, "last": last}
+    n_text = next((k + 1 for k, sq in enumerate(seqs) if k and sq is None), len(seqs))   # up to the first [SEP]
+    return {"input_ids": enc["input_ids"], "token_type_ids": tt, "shapes": shapes, "know": know, "first": first,
+            "last": last, "n_text": n_text}
 
 
-def pad_batch(items: list[dict], keys=("input_ids", "token_type_ids", "shapes")) -> dict[str, torch.Tensor]:
+def pad_batch(items: list[dict], keys=("input_ids", "token_type_ids", "shapes", "know")) -> dict[str, torch.Tensor]:
+    """Padded ``[B, L]`` tensors of ``keys`` (those the items have) and the mask; ``n_text``: the
+    longest [CLS] tweet [SEP] prefix (a 0-d tensor)."""
     L = max(len(it["input_ids"]) for it in items)
+    keys = [k for k in keys if k in items[0]]
     out = {k: torch.zeros(len(items), L, dtype=torch.long) for k in keys}
+    out["n_text"] = torch.tensor(max(it.get("n_text", len(it["input_ids"])) for it in items))
     out["mask"] = torch.zeros(len(items), L, dtype=torch.long)
     for i, it in enumerate(items):
         n = len(it["input_ids"])

@@ -83,3 +83,26 @@ def test_short_training_reaches_floor(tmp_path):
     back = EntityTask.load(tmp_path)
     doc = Document("d", "post", "x", text="Barack Obama visits Paris")
     assert back.predict(doc, {"max_regions": 20, "index": None}).doc.entities
+
+
+def test_short_training_with_knowledge_reads_it(tmp_path):
+    """The knowledge recipe (frozen lower layers, knowledge-match feature, knowledge dropout) trains on
+    Twitter-GMNER with the RiVEG knowledge, records it, and reads a post's knowledge at prediction."""
+    root = shared("gmner")
+    from graphmie.tasks.entity import EntityTask
+
+    m = EntityTask.train({"data": {"root": str(root), "limit": 600, "val_tweets": 100, "knowledge": "auto",
+                                   "knowledge_dropout": 0.2},
+                          "model": {"n_frozen": 5, "lora_rank": 0, "max_length": 160, "knowledge_features": True},
+                          "training": {"epochs": 2, "lr": 1e-4, "head_lr": 3e-3, "threads": 1}}, tmp_path)
+    assert m["knowledge"] == "riveg" and m["n_dev"] == 600
+    assert m["dev_mner_f1"] >= 0.4                              # measured 0.49: far above chance (~0)
+    assert m["dev_mner_f1"] > m["dev_mner_f1_without_knowledge"]  # the knowledge is what it learned to use
+    ck = load_checkpoint(tmp_path, "unused", method="mner")
+    assert ck.meta["knowledge"] == "riveg" and "know_emb.weight" in ck.state
+    back = EntityTask.load(tmp_path)
+    text = "Taylor Swift plays Wembley tonight"
+    doc = Document("d", "post", "x", text=text, knowledge="Named entities: 1. Taylor Swift (person) "
+                   "2. Wembley (location) Reasoning: a singer and a stadium.", meta={"knowledge_source": "riveg"})
+    ents = back.predict(doc, {"max_regions": 20, "index": None, "llm": ""}).doc.entities
+    assert ents and all(e.provenance.evidence == ("text", "knowledge:riveg") for e in ents)
