@@ -39,6 +39,8 @@ from ..io import atomic_write_bytes
 from ..pipeline import (DEFAULT_FORMATS, REPORT, BatchReport, doc_counts, failure_entry, place_outputs,
                         prepare_out_dir, render_outputs, write_report)
 
+#: batches queued at each actor: 2 lets an actor start its next batch without waiting for the driver
+IN_FLIGHT = 2
 #: Ray treats the loopback address as "resolve to this host's address" unless cluster mode is off
 _LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
@@ -212,7 +214,7 @@ def _run(ray, rows, worker_args: dict, workers: int, batch_size: int, cpus_per_w
             warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
             ds = ds.map_batches(
                 ExtractWorker, batch_size=batch_size, batch_format="numpy",
-                compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1),
+                compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=IN_FLIGHT),
                 num_cpus=cpus_per_worker, fn_constructor_kwargs=worker_args,
                 max_restarts=-1, max_task_retries=retries)
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
