@@ -90,10 +90,7 @@ class GmnerSplit:
     stats: Counter
     knowledge_source: str = "none"   # riveg | pgim | none: where the tweets' knowledge came from
     types: tuple = TYPES             # the label set the split's tags use
-
-    @property
-    def benchmark(self) -> str:
-        return self.stats.get("benchmark", "twitter-gmner")
+    benchmark: str = "twitter-gmner"  # twitter-gmner | twitter2015 | twitter2017 (:func:`benchmark_of`)
 
 
 def bio_to_spans(tags: list[str]) -> list[tuple[int, int, str]]:
@@ -293,8 +290,7 @@ def read_split(root: Path, split: str, strict: bool = False) -> GmnerSplit:
     types = TWITTER_TYPES if "MISC" in seen else TYPES
     if "MISC" in seen and "OTHER" in seen:
         raise GraphmieError("E013", path, detail="both MISC (Twitter-2015/2017) and OTHER (Twitter-GMNER) tags")
-    stats["benchmark"] = benchmark_of(root, types)
-    return GmnerSplit(split, tweets, stats, source, types)
+    return GmnerSplit(split, tweets, stats, source, types, benchmark_of(root, types))
 
 
 def benchmark_of(root: Path, types: tuple) -> str:
