@@ -4,11 +4,12 @@ Measures, on this machine:
 * linking P/R/F1 with gold entity labels and with predicted labels, for the RE²-style model,
   the geometric baseline rule and the ablation (no region nodes, no edge types);
 * entity-labelling P/R/F1;
-* end to end from OCR (no gold boxes) on the first ``--ocr-forms`` dev forms, and the OCR rate;
+* end to end from the page images (no gold boxes) on the dev forms, with the learned
+  segmenter and with the row rule (OCR words cached; ``bench_ocr.py`` times the OCR);
 * speed from gold words to links (MiniLM features computed, not cached), pages/s;
 * training time (from the weights' training record).
 
-    python3 bench/bench_form.py [--data ../shared/data/funsd/training_data] [--ocr-forms 10]
+    python3 bench/bench_form.py [--data ../shared/data/funsd/training_data] [--ocr-forms N] [--no-ocr]
 
 Prints the figures and writes ``bench/results/form.json``.
 """
@@ -64,8 +65,8 @@ def speed(task: FormTask, files: list[Path]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "funsd" / "training_data")
-    ap.add_argument("--ocr-forms", type=int, default=10)
-    ap.add_argument("--ocr-timing-pages", type=int, default=3)
+    ap.add_argument("--ocr-forms", type=int, default=0, help="end to end on the first N dev forms (0 = all)")
+    ap.add_argument("--no-ocr", action="store_true", help="skip the end-to-end rows")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "form.json")
     args = ap.parse_args()
     if not args.data.exists():
@@ -104,19 +105,11 @@ def main() -> None:
 
     res["load_average_during_bench"] = os.getloadavg()
 
-    if args.ocr_forms:
-        res["ocr_end_to_end"] = evaluate_ocr(model.net, model.config, docs[: args.ocr_forms], model.feats)
-    if args.ocr_timing_pages:
-        # OCR alone, uncached, on a few dev pages: wall time and process CPU time (all threads)
-        from layout.ocr import load_page, ocr_words, rapidocr_engine
-
-        rapidocr_engine()
-        t, c = time.perf_counter(), time.process_time()
-        for d in docs[: args.ocr_timing_pages]:
-            ocr_words(load_page(d.pages[0].image).image)
-        n = min(args.ocr_timing_pages, len(docs))
-        res["ocr_timing"] = {"pages": n, "pages_per_s_wall": n / (time.perf_counter() - t),
-                             "pages_per_cpu_s": n / (time.process_time() - c)}
+    if not args.no_ocr:
+        # end to end from the page images (OCR words cached; bench_ocr.py times the whole path)
+        some = docs[: args.ocr_forms] if args.ocr_forms else docs
+        for name, seg in (("ocr_end_to_end", model.segmenter), ("ocr_end_to_end_rule_segments", None)):
+            res[name] = evaluate_ocr(model.net, model.config, some, model.feats, segmenter=seg)
     hist = record.get("history") or []
     if hist and isinstance(hist[0], list):   # an ensemble: each member's own dev figures after training
         last = [h[-1] for h in hist]
@@ -146,10 +139,12 @@ def main() -> None:
         e = res["ensemble_members"]
         print(f"ensemble of {e['members']}: single members' linking F1 mean {e['member_f1_mean']:.3f} "
               f"{e['member_f1']}, entity F1 mean {e['member_entity_f1_mean']:.3f}")
-    if "ocr_end_to_end" in res:
-        o = res["ocr_end_to_end"]
-        print(f"end to end from OCR ({o['ocr_forms']} forms): link F1 {o['ocr_link_f1']:.3f}  entity F1 "
-              f"{o['ocr_entity_f1']:.3f}  block F1 {o['ocr_block_f1']:.3f}  OCR {o['ocr_pages_per_s']:.2f} pages/s")
+    for name in ("ocr_end_to_end", "ocr_end_to_end_rule_segments"):
+        if name in res:
+            o = res[name]
+            print(f"end to end from OCR, {o['ocr_segmentation']} segmentation ({o['ocr_forms']} forms): link F1 "
+                  f"{o['ocr_link_f1']:.3f} (text-matched {o['ocr_link_f1_text_matched']:.3f})  entity F1 "
+                  f"{o['ocr_entity_f1']:.3f}  block F1 {o['ocr_block_f1']:.3f}")
     print(f"speed gold words -> links: {res['speed_pages_per_s_gold_words_to_links']:.2f} pages/s wall, "
           f"{res['speed_pages_per_cpu_s_gold_words_to_links']:.2f} pages per CPU-second; without the text encoder "
           f"{res['speed_pages_per_s_without_text_encoder']:.2f} pages/s wall, "
@@ -161,10 +156,6 @@ def main() -> None:
               f"{fr['f1_predicted_labels']:.3f} (predicted), entity F1 {fr['entity_f1']:.3f}; "
               f"{fr['speed_pages_per_s_gold_words_to_links']:.2f} pages/s wall, "
               f"{fr['speed_pages_per_cpu_s_gold_words_to_links']:.2f} per CPU-second")
-    if "ocr_timing" in res:
-        o = res["ocr_timing"]
-        print(f"OCR alone ({o['pages']} pages, uncached): {o['pages_per_s_wall']:.3f} pages/s wall, "
-              f"{o['pages_per_cpu_s']:.3f} pages per CPU-second")
     print(f"training: {res['train_seconds']} s")
     print(f"wrote {args.out}")
 

@@ -33,6 +33,7 @@ class Errors:
     E024 = "SPARQL evaluation failed: {detail}"
     E032 = "input over a resource limit: {detail}"
     E033 = "auxiliary knowledge does not line up with its split: {detail}"
+    E035 = "password-protected document: {detail}"
     # --- weights and checkpoints --------------------------------------------------------
     E010 = "not a readable weight file: {detail}"
     E025 = "weights do not fit the model: {detail}"

@@ -41,6 +41,8 @@ class Limits:
     form_words: int = 3_000
     #: largest absolute box coordinate of a form page, in its units (px or pt)
     box_coord: int = 100_000
+    #: pages of a PDF form read whole (``--page K`` reads one page of a longer PDF)
+    form_pages: int = 100
     #: nodes of a drawn scene graph; a larger graph is drawn summarised (the head/tail neighbourhood)
     draw_nodes: int = 60
 

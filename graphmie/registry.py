@@ -60,3 +60,8 @@ methods.register("mre_ise", "graphmie.methods.mre_ise:MREISE")
 methods.register("mner", "graphmie.methods.mner:MNER")
 methods.register("hindex", "graphmie.methods.hindex:HIndex")
 methods.register("seqgmper", "graphmie.methods.seqgmper:SeqGMPERMethod")
+
+#: Parts a method uses that ship their own weights, each a loader ``load(spec) -> part``
+#: (the name is the ``method`` their checkpoint sidecar records).
+parts = Registry("part")
+parts.register("re2.segment", "graphmie.methods.re2.segment:load_segmenter")

@@ -219,3 +219,10 @@ def dev_split(ids: list[str], seed: int = DEV_SEED, fraction: float = DEV_FRACTI
     dev = sorted(shuffled[:n_dev])
     dev_set = set(dev)
     return [i for i in ids if i not in dev_set], dev
+
+
+def cv_folds(ids: list[str], k: int = 5, seed: int = DEV_SEED) -> list[list[str]]:
+    """``k`` disjoint folds covering ``ids``: a fixed-seed shuffle of the sorted ids dealt round-robin."""
+    shuffled = sorted(ids)
+    random.Random(seed).shuffle(shuffled)
+    return [sorted(shuffled[f::k]) for f in range(k)]

@@ -10,7 +10,9 @@
 * **End to end** (no gold boxes): predicted blocks are matched one-to-one to gold blocks by
   box IoU (greedy, highest first, IoU ≥ ``iou``); a predicted link or entity counts only
   through matched blocks, so unmatched predictions are false positives and unmatched gold
-  ones false negatives.
+  ones false negatives. The **text-matched** variant matches a predicted block to a gold block
+  whose box it overlaps when their texts agree (normalised, similarity ≥ ``min_ratio``), so a
+  block that reads the right words counts even when its box is looser than IoU 0.5.
 """
 from __future__ import annotations
 
@@ -47,10 +49,38 @@ def match_boxes(pred: dict[str, Box], gold: dict[str, Box], iou: float = 0.5) ->
     return out
 
 
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def match_texts(pred: dict[str, tuple[Box, str]], gold: dict[str, tuple[Box, str]],
+                min_ratio: float = 0.8) -> dict[str, str]:
+    """Greedy one-to-one matching of overlapping blocks by text similarity (difflib ratio of the
+    lower-cased, blank-normalised texts), best first, at least ``min_ratio``: predicted id -> gold id."""
+    from difflib import SequenceMatcher
+
+    scored = []
+    for pi, (pb, pt) in pred.items():
+        for gi, (gb, gt) in gold.items():
+            if pb.intersection_area(gb) > 0:
+                r = SequenceMatcher(None, _norm(pt), _norm(gt), autojunk=False).ratio()
+                if r >= min_ratio:
+                    scored.append((r, pb.iou(gb), pi, gi))
+    out, used = {}, set()
+    for _, _, pi, gi in sorted(scored, reverse=True):
+        if pi in out or gi in used:
+            continue
+        out[pi] = gi
+        used.add(gi)
+    return out
+
+
 def end_to_end(pred_boxes: dict[str, Box], pred_labels: dict[str, str], pred_links: set,
                gold_boxes: dict[str, Box], gold_labels: dict[str, str], gold_links: set, iou: float = 0.5,
-               links: PRF | None = None, entities: PRF | None = None) -> tuple[PRF, PRF]:
-    m = match_boxes(pred_boxes, gold_boxes, iou)
+               links: PRF | None = None, entities: PRF | None = None,
+               matching: dict[str, str] | None = None) -> tuple[PRF, PRF]:
+    """Link and entity P/R/F1 through the block matching (``matching``, else IoU ≥ ``iou``)."""
+    m = matching if matching is not None else match_boxes(pred_boxes, gold_boxes, iou)
     mapped_links = {(m.get(q, "p:" + q), m.get(a, "p:" + a)) for q, a in pred_links}
     mapped_labels = {m.get(i, "p:" + i): l for i, l in pred_labels.items()}
     return link_prf(mapped_links, gold_links, links), entity_prf(mapped_labels, gold_labels, entities)

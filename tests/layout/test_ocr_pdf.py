@@ -23,7 +23,7 @@ def test_pdf_text_layer_boxes_are_in_points(tmp_path):
     assert page.unit == "pt" and (page.width, page.height) == (612, 792)
     assert page.image.size == (round(612 * PDF_DPI / 72), round(792 * PDF_DPI / 72))   # rendered at 150 dpi
     doc = ocr_form(path, page=1)
-    assert doc.meta["pdf"] == {"page": 1, "render_dpi": PDF_DPI, "units": "pt"}
+    assert doc.meta["pdf"] == {"page": 1, "page_count": 2, "pages": [1], "render_dpi": PDF_DPI, "units": "pt"}
     p = doc.pages[0]
     assert (p.index, p.unit, p.width, p.height) == (1, "pt", 612, 792)
     name = next(t for t in doc.tokens if t.text == "Name:")

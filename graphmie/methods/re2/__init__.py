@@ -48,7 +48,8 @@ class RE2(Method):
     task = "form"
     model_name = MODEL_NAME
     schema = {
-        "data": {"path": "../shared/data/funsd/training_data", "dev_seed": 0, "dev_fraction": 0.2},
+        "data": {"path": "../shared/data/funsd/training_data", "dev_seed": 0, "dev_fraction": 0.2,
+                 "ocr_blocks": False},
         "graph": {"k": 8, "regions": True, "edge_types": True, "candidates_k": 12},
         "model": {"hidden": 128, "layers": 2, "heads": 4, "dropout": 0.1},
         "training": {"epochs": 50, "batch_size": 8, "lr": 2e-3, "weight_decay": 1e-4, "entity_weight": 1.0,
@@ -56,14 +57,29 @@ class RE2(Method):
                      "seed": 0, "ensemble": 5, "threads": 1, "eval_every": 25},
         "decode": {"threshold": 0.5, "second_threshold": 0.7, "constrained": True},
         "features": {"text": "static"},
+        "segment": {"weights": "form_segment", "train": False, "epochs": 30, "threshold": 0.7, "k": 6},
         "output": {"ship": False, "name": "form_re2"},
     }
-    eval_options = {"ocr": False, "limit": 0, "engine": "rapidocr"}
+    eval_options = {"ocr": False, "limit": 0, "engine": "rapidocr", "segment": "learned"}
 
     def __init__(self, ckpt: Checkpoint, cfg: dict, net: Ensemble):
         super().__init__(ckpt)
         self.config, self.net = cfg, net
         self.feats = Featurizer(cfg["features"]["text"])
+        self._segmenter = None
+
+    @property
+    def segmenter(self):
+        """The learned OCR word segmenter these weights were trained with (``segment.weights``:
+        a shipped name, a file or a run folder), loaded on first use."""
+        if self._segmenter is None:
+            from .segment import load_segmenter
+
+            spec = self.config["segment"]["weights"]
+            near = self.ckpt.path.parent / "segment.safetensors"
+            self._segmenter = load_segmenter(near if self.ckpt.path.name == "model.safetensors" and near.exists()
+                                             else spec)
+        return self._segmenter
 
     @classmethod
     def from_checkpoint(cls, ckpt: Checkpoint) -> "RE2":
@@ -78,36 +94,61 @@ class RE2(Method):
 
     def predict(self, doc: Document, gold_labels: bool = False) -> Result:
         """Labels (kept gold with ``gold_labels`` on an annotated form), links and the layout
-        regions of one page, each with provenance; the layout graph is the ``layout_graph`` artifact."""
+        regions, each with provenance naming its page. A document of several pages (a PDF) is
+        predicted page by page: each page's entities get their own layout graph, links join
+        entities of one page only, and every fact keeps its page. The ``layout_graph`` artifact
+        is the page's graph for a one-page document, else ``{page index: graph}`` (pages with entities)."""
         use_gold = bool(gold_labels and doc.meta.get("gold"))
-        data = make_graph(doc, self.feats, self.config["graph"])
-        out = run_page(self.net, doc, data, self.config, gold_labels=use_gold)
+        by_page: dict[int, list] = {}
+        for e in doc.entities:
+            by_page.setdefault(e.page or 0, []).append(e)
+        if not by_page:
+            make_graph(doc, self.feats, self.config["graph"])     # E007: no entity blocks
+        multi = len(by_page) > 1 or len(doc.pages) > 1
+        pages = {p.index: p for p in doc.pages}
+        relations, regions, graphs = [], [], {}
+        for k in sorted(by_page):
+            ents = by_page[k]
+            if not multi:
+                view = doc
+            else:
+                page = pages.get(k)
+                view = Document(id=doc.id, kind=doc.kind, source=doc.source, pages=[page] if page else [],
+                                tokens=doc.tokens, entities=ents, meta=doc.meta)
+            data = make_graph(view, self.feats, self.config["graph"])
+            out = run_page(self.net, view, data, self.config, gold_labels=use_gold)
+            graphs[k] = data
+            self._fill_page(doc, ents, data, out, use_gold, relations, regions, prefix=f"p{k}" if multi else "")
+        doc.relations = relations
+        doc.regions.extend(regions)
+        doc.meta.update({"model": MODEL_NAME, "labels_from": "gold" if use_gold else "model",
+                         "layout_regions": len(regions)})
+        return Result(doc=doc, artifacts={"layout_graph": graphs if multi else graphs[next(iter(graphs))]})
+
+    def _fill_page(self, doc: Document, ents: list, data, out: dict, use_gold: bool, relations: list,
+                   regions: list, prefix: str = "") -> None:
+        """One page's predictions into ``doc``: its entities' labels, its links appended to
+        ``relations`` (ids numbered across the document), its layout regions to ``regions``."""
         version = self.version
-        for e, lab, sc in zip(doc.entities, out["labels"], out["label_scores"]):
+        for e, lab, sc in zip(ents, out["labels"], out["label_scores"]):
             if not use_gold:
                 e.label = lab
                 e.provenance = Provenance(source=doc.source, page=e.page or 0, box=e.box, model=MODEL_NAME,
                                           model_version=version, score=round(float(sc), 4))
-        ents = doc.entities
-        doc.relations = [
-            Relation(id=f"r{k}", head=ents[q].id, tail=ents[a].id, label=LINK_LABEL,
-                     provenance=Provenance(source=doc.source, page=ents[q].page or 0,
-                                           box=ents[q].box.union(ents[a].box), model=MODEL_NAME,
-                                           model_version=version, score=round(float(p), 4)))
-            for k, (q, a, p) in enumerate(sorted(out["links"], key=lambda t: (t[1], t[0])))]
-        n_old = len(doc.regions)
+        for q, a, p in sorted(out["links"], key=lambda t: (t[1], t[0])):
+            relations.append(Relation(id=f"r{len(relations)}", head=ents[q].id, tail=ents[a].id, label=LINK_LABEL,
+                                      provenance=Provenance(source=doc.source, page=ents[q].page or 0,
+                                                            box=ents[q].box.union(ents[a].box), model=MODEL_NAME,
+                                                            model_version=version, score=round(float(p), 4))))
         for k, (kind, members) in enumerate(data.regions):
             box = ents[members[0]].box
             for i in members[1:]:
                 box = box.union(ents[i].box)
             page = ents[members[0]].page or 0
-            doc.regions.append(Region(id=f"{kind}{k}", box=box, kind=kind, page=page,
-                                      children=[ents[i].id for i in members],
-                                      provenance=Provenance(source=doc.source, page=page, box=box,
-                                                            model="layout.regions", model_version=__version__)))
-        doc.meta.update({"model": MODEL_NAME, "labels_from": "gold" if use_gold else "model",
-                         "layout_regions": len(doc.regions) - n_old})
-        return Result(doc=doc, artifacts={"layout_graph": data})
+            regions.append(Region(id=f"{prefix}{kind}{k}", box=box, kind=kind, page=page,
+                                  children=[ents[i].id for i in members],
+                                  provenance=Provenance(source=doc.source, page=page, box=box,
+                                                        model="layout.regions", model_version=__version__)))
 
     @classmethod
     def train(cls, config: dict, out_dir: Path) -> dict:
@@ -116,9 +157,10 @@ class RE2(Method):
         return train(cls, config, out_dir)
 
     def evaluate(self, data: Path, split: str | None = None, ocr: bool = False, limit: int = 0,
-                 engine: str = "rapidocr") -> dict:
+                 engine: str = "rapidocr", segment: str = "learned") -> dict:
         """Dev figures on a FUNSD-layout folder: ``split`` dev / train (from the weights' recorded
-        dev ids) or all; ``ocr``: also end to end from OCR (first ``limit`` forms, 0 = all)."""
+        dev ids) or all; ``ocr``: also end to end from OCR (first ``limit`` forms, 0 = all), the
+        words grouped into blocks by the learned segmenter or (``segment="rule"``) the row rule."""
         split = split or "all"
         if split not in SPLITS:
             raise GraphmieError("E022", None, name="split", value=split, choices=", ".join(SPLITS))
@@ -136,5 +178,8 @@ class RE2(Method):
         res["split"] = split
         res["eval_seconds"] = round(time.perf_counter() - t, 2)
         if ocr:
-            res.update(evaluate_ocr(self.net, self.config, docs[:limit] if limit else docs, feats, engine=engine))
+            if segment not in ("learned", "rule"):
+                raise GraphmieError("E022", None, name="segment", value=segment, choices="learned, rule")
+            res.update(evaluate_ocr(self.net, self.config, docs[:limit] if limit else docs, feats, engine=engine,
+                                    segmenter=self.segmenter if segment == "learned" else None))
         return res

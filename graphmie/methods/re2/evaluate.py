@@ -1,13 +1,8 @@
 """Running the ensemble on one page, and the dev figures (gold boxes; and end to end from OCR)."""
 from __future__ import annotations
 
-import json
-import time
-from pathlib import Path
-
 import torch
 
-from ...config import cache_dir
 from ...data.funsd import gold_links
 from ...document import Document
 from ...errors import GraphmieError
@@ -76,50 +71,76 @@ def score_samples(net: Ensemble, cfg: dict, samples: list[Sample], progress: boo
             "candidate_recall": cand[0] / max(cand[1], 1), "forms": len(samples), "gold_links": cand[1]}
 
 
+class EndToEnd:
+    """Pooled end-to-end figures over pages: blocks matched to gold at IoU ≥ ``iou`` and, the
+    text-matched variant, by text (:func:`~graphmie.evaluation.form.match_texts`)."""
+
+    def __init__(self, iou: float = 0.5):
+        self.iou = iou
+        self.links, self.ents, self.block = PRF(), PRF(), PRF()
+        self.links_text, self.ents_text, self.block_text = PRF(), PRF(), PRF()
+        self.pages = 0
+
+    def add(self, gold: Document, od: Document, labels: list[str], links: list[tuple[int, int, float]]) -> None:
+        from ...evaluation.form import match_texts
+
+        pb = {e.id: e.box for e in od.entities}
+        pl = {e.id: lab for e, lab in zip(od.entities, labels)}
+        plinks = {(od.entities[q].id, od.entities[a].id) for q, a, _ in links}
+        gb = {e.id: e.box for e in gold.entities}
+        gl = {e.id: e.label for e in gold.entities}
+        gold_l = gold_links(gold)
+        m = match_boxes(pb, gb, self.iou)
+        end_to_end(pb, pl, plinks, gb, gl, gold_l, self.iou, self.links, self.ents, matching=m)
+        self.block.add(tp=len(m), fp=len(pb) - len(m), fn=len(gb) - len(m))
+        mt = match_texts({e.id: (e.box, e.text) for e in od.entities}, {e.id: (e.box, e.text) for e in gold.entities})
+        end_to_end(pb, pl, plinks, gb, gl, gold_l, self.iou, self.links_text, self.ents_text, matching=mt)
+        self.block_text.add(tp=len(mt), fp=len(pb) - len(mt), fn=len(gb) - len(mt))
+        self.pages += 1
+
+    def figures(self, prefix: str = "ocr_") -> dict:
+        return {f"{prefix}forms": self.pages, f"{prefix}link_f1": self.links.f1,
+                f"{prefix}link_precision": self.links.precision, f"{prefix}link_recall": self.links.recall,
+                f"{prefix}entity_f1": self.ents.f1, f"{prefix}block_f1": self.block.f1,
+                f"{prefix}link_f1_text_matched": self.links_text.f1,
+                f"{prefix}entity_f1_text_matched": self.ents_text.f1,
+                f"{prefix}block_f1_text_matched": self.block_text.f1, f"{prefix}match_iou": self.iou}
+
+
+def ocr_document(gold: Document, engine: str = "rapidocr", segmenter=None) -> tuple[Document, float]:
+    """The OCR form Document of an annotated page's image (cached OCR words; blocks from
+    ``segmenter``, else the rule) and the seconds its OCR took when it ran."""
+    from layout.ocr import cached_ocr_words, words_to_form
+
+    img = gold.pages[0].image
+    if not img:
+        raise GraphmieError("E001", gold.source, detail="no page image beside the annotation")
+    words, seconds = cached_ocr_words(img, engine)
+    w, h = gold.pages[0].width, gold.pages[0].height
+    blocks = segmenter(words, w, h) if segmenter is not None and words else None
+    od = words_to_form(words, str(img), w, h, image=str(img), engine=engine, blocks=blocks,
+                       segmentation=getattr(segmenter, "name", "rule") if segmenter is not None else "rule")
+    return od, seconds
+
+
 def evaluate_ocr(net: Ensemble, cfg: dict, docs: list[Document], feats: Featurizer, engine: str = "rapidocr",
-                 iou: float = 0.5) -> dict:
-    """End to end: OCR the page images, predict, match blocks to gold by IoU. OCR words are
-    cached per image under the ``form/ocr`` cache folder."""
+                 iou: float = 0.5, segmenter=None) -> dict:
+    """End to end: OCR the page images, segment the words into blocks (``segmenter``, else the
+    rule), predict, match blocks to gold (:class:`EndToEnd`). OCR words are cached per image."""
     from tqdm import tqdm
 
-    from layout.ocr import load_page, ocr_words, rapidocr_engine, words_to_form
+    from layout.ocr import rapidocr_engine
 
-    from ...document import Box
-
-    links, ents, block = PRF(), PRF(), PRF()
-    ocr_s = 0.0
     if engine == "rapidocr":
         rapidocr_engine()                                # load the OCR models before timing
+    acc = EndToEnd(iou)
+    ocr_s = 0.0
     for d in tqdm(docs, desc="OCR end to end", unit="form"):
-        img = d.pages[0].image
-        if not img:
-            raise GraphmieError("E001", d.source, detail="no page image beside the annotation")
-        cache = cache_dir("form") / "ocr" / f"{engine}_{Path(img).stem}.json"
-        if cache.exists():
-            words = [(t, Box.from_list(b), c) for t, b, c in json.loads(cache.read_text())]
-            ocr_s += json.loads((cache.with_suffix(".time")).read_text())
-        else:
-            t = time.perf_counter()
-            page = load_page(img)
-            words = page.words or ocr_words(page.image, engine)
-            dt = time.perf_counter() - t
-            ocr_s += dt
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            cache.write_text(json.dumps([(t, b.to_list(), c) for t, b, c in words]))
-            cache.with_suffix(".time").write_text(json.dumps(dt))
-        w, h = d.pages[0].width, d.pages[0].height
-        od = words_to_form(words, str(img), w, h, image=str(img), engine=engine)
+        od, dt = ocr_document(d, engine, segmenter)
+        ocr_s += dt
         out = run_page(net, od, make_graph(od, feats, cfg["graph"]), cfg)
-        pb = {e.id: e.box for e in od.entities}
-        pl = {e.id: l for e, l in zip(od.entities, out["labels"])}
-        plinks = {(od.entities[q].id, od.entities[a].id) for q, a, _ in out["links"]}
-        gb = {e.id: e.box for e in d.entities}
-        gl = {e.id: e.label for e in d.entities}
-        end_to_end(pb, pl, plinks, gb, gl, gold_links(d), iou, links, ents)
-        nm = len(match_boxes(pb, gb, iou))
-        block.add(tp=nm, fp=len(pb) - nm, fn=len(gb) - nm)
-    return {"ocr_forms": len(docs), "ocr_link_f1": links.f1, "ocr_link_precision": links.precision,
-            "ocr_link_recall": links.recall, "ocr_entity_f1": ents.f1, "ocr_block_f1": block.f1,
-            "ocr_match_iou": iou, "ocr_pages_per_s": len(docs) / max(ocr_s, 1e-9),
-            "ocr_note": "OCR words are cached per image under the form/ocr cache folder; the rate is from the "
-                        "first run"}
+        acc.add(d, od, out["labels"], out["links"])
+    return {**acc.figures(), "ocr_segmentation": getattr(segmenter, "name", "rule") if segmenter else "rule",
+            "ocr_pages_per_s": len(docs) / max(ocr_s, 1e-9),
+            "ocr_note": "OCR words are cached per image under the form/ocr cache folder; the rate is the OCR's "
+                        "when it ran (bench/bench_form_speed.py times the whole path)"}

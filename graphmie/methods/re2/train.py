@@ -15,7 +15,7 @@ from ...data.funsd import dev_split
 from ...engine.checkpoint import WEIGHTS_DIR, save_checkpoint
 from ...engine.trainer import Trainer, command_line, write_run_record
 from .data import Sample, batch_forward, make_sample, read_folder
-from .evaluate import score_samples
+from .evaluate import evaluate_ocr, score_samples
 from .features import Featurizer
 from .model import LABELS, Ensemble, FormRE2, build_network
 
@@ -50,6 +50,47 @@ def train_member(cfg: dict, train: list[Sample], dev: list[Sample] | None, log=N
     return net, {"history": res.history, "train_seconds": res.seconds}
 
 
+def train_segmentation(cfg: dict, by_id: dict, train_ids: list[str], feats: Featurizer):
+    """The OCR word segmenter trained on the training forms' cached OCR words, and (with
+    ``data.ocr_blocks``) the training forms as the labeller/linker meets them from a scan: their
+    OCR blocks from segmenters trained on the other half of the training forms (out of fold), with
+    labels and links projected from the gold annotation. Returns (segmenter, extra samples, record)."""
+    import time
+
+    from tqdm import tqdm
+
+    from layout.ocr import cached_ocr_words
+
+    from .segment import Segmenter, project_gold, seg_sample, train_segmenter
+
+    s = cfg["segment"]
+    t0 = time.perf_counter()
+    words = {i: cached_ocr_words(by_id[i].pages[0].image)[0]
+             for i in tqdm(train_ids, desc="OCR (cached)", unit="form")}
+    seg_samples = {i: seg_sample(words[i], by_id[i], feats) for i in train_ids}
+
+    def fit(ids):
+        net = train_segmenter([seg_samples[i] for i in ids], epochs=s["epochs"], seed=cfg["training"]["seed"],
+                              batch_size=1)
+        return Segmenter(net, s["threshold"], s["k"])
+
+    segmenter = fit(train_ids)
+    extra = []
+    if cfg["data"]["ocr_blocks"]:
+        halves = [train_ids[0::2], train_ids[1::2]]
+        for k in (0, 1):
+            inner = fit(halves[1 - k])
+            for i in halves[k]:
+                d = by_id[i]
+                blocks = inner(words[i], d.pages[0].width, d.pages[0].height)
+                if blocks:
+                    extra.append(make_sample(project_gold(d, words[i], blocks), feats, cfg["graph"]))
+    info = {"train_forms": len(train_ids), "epochs": s["epochs"], "threshold": s["threshold"], "k": s["k"],
+            "ocr": "RapidOCR, layout.ocr.RAPIDOCR_PARAMS", "ocr_training_pages": len(extra),
+            "seconds": round(time.perf_counter() - t0, 1)}
+    return segmenter, extra, info
+
+
 def train(method, config: dict, out_dir: Path) -> dict:
     """``graphmie train``: read the FUNSD folder, split off dev, train the members, score, save."""
     cfg = method.resolve_config(config, (config.get("meta") or {}).get("config_path"))
@@ -61,6 +102,11 @@ def train(method, config: dict, out_dir: Path) -> dict:
     feats.warm([e.text for d in docs for e in d.entities])
     samples = {d.id: make_sample(d, feats, cfg["graph"]) for d in docs}
     tr, dv = [samples[i] for i in train_ids], [samples[i] for i in dev_ids]
+    by_id = {d.id: d for d in docs}
+    seg_info, segmenter = {}, None
+    if cfg["segment"]["train"] or dcfg["ocr_blocks"]:
+        segmenter, extra, seg_info = train_segmentation(cfg, by_id, train_ids, feats)
+        tr = tr + extra
     members, seconds, history = [], 0.0, []
     for k in range(cfg["training"]["ensemble"]):
         mcfg = copy.deepcopy(cfg)
@@ -71,13 +117,19 @@ def train(method, config: dict, out_dir: Path) -> dict:
         history.append(info["history"])
     net = Ensemble(members)
     metrics = score_samples(net, cfg, dv)
+    if segmenter is not None:
+        dev_docs = [by_id[i] for i in dev_ids]
+        for name, seg in (("rule", None), ("learned", segmenter)):
+            e2e = evaluate_ocr(net, cfg, dev_docs, feats, segmenter=seg)
+            metrics.update({f"{k}_{name}": v for k, v in e2e.items() if k.endswith("_f1") or "text_matched" in k})
     saved = {k: v for k, v in cfg.items() if k not in ("task", "method", "meta")}
     record = {"model": method.model_name, "data": {"path": str(folder), "train_forms": len(tr), "dev_forms": len(dv),
                                                    "dev_seed": dcfg["dev_seed"], "dev_fraction": dcfg["dev_fraction"],
                                                    "dev_ids": dev_ids},
               "command": command_line(), "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
               "train_seconds": round(seconds, 1), "members": len(members),
-              "history": history if len(members) > 1 else history[0], "dev_metrics": metrics}
+              "history": history if len(members) > 1 else history[0], "dev_metrics": metrics,
+              "segmenter": seg_info}
     meta = {"members": len(members), "labels": list(LABELS)}
     out_dir = Path(out_dir)
     targets = [out_dir]
@@ -85,5 +137,10 @@ def train(method, config: dict, out_dir: Path) -> dict:
         targets.append(WEIGHTS_DIR / f"{cfg['output']['name']}.safetensors")
     for target in targets:
         save_checkpoint(target, method.name, net.checkpoint_state(), saved, meta, record)
+    if segmenter is not None and cfg["segment"]["train"]:
+        seg_record = {**seg_info, "command": record["command"], "date": record["date"], "dev_ids": dev_ids}
+        segmenter.save(out_dir / "segment.safetensors", seg_record)
+        if cfg["output"]["ship"]:
+            segmenter.save(WEIGHTS_DIR / f"{cfg['segment']['weights']}.safetensors", seg_record)
     write_run_record(out_dir, cfg, metrics, {"train_seconds": seconds})
     return metrics

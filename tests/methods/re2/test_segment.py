@@ -1,0 +1,174 @@
+"""The learned OCR word segmenter: its pairs, alignment, targets, decoding and a short training."""
+import pytest
+import torch
+
+from conftest import shared
+from graphmie.data.funsd import LINK_LABEL
+from graphmie.document import Box, Document, Entity, Page, Relation, Token
+from graphmie.methods.re2 import segment as S
+from layout.ocr import OcrWord
+
+
+def W(text, x0, y0, x1, y1, line):
+    return OcrWord(text, Box(x0, y0, x1, y1), 0.9, line)
+
+
+def two_field_page():
+    """ "Name: John Smith" on one OCR line; an answer wrapped over two lines below "Address:"."""
+    return [W("Name:", 0, 0, 40, 10, 0), W("John", 46, 0, 70, 10, 0), W("Smith", 74, 0, 100, 10, 0),
+            W("Address:", 0, 30, 60, 40, 1), W("12", 70, 30, 85, 40, 1), W("High", 89, 30, 115, 40, 1),
+            W("Street", 70, 43, 110, 53, 2)]
+
+
+def gold_of(words, groups, labels, links=()):
+    tokens = [Token(text=w.text, box=w.box, page=0) for w in words]
+    ents = []
+    for k, (g, lab) in enumerate(zip(groups, labels)):
+        box = words[g[0]].box
+        for i in g[1:]:
+            box = box.union(words[i].box)
+        ents.append(Entity(id=f"e{k}", text=" ".join(words[i].text for i in g), label=lab, tokens=list(g), box=box))
+    rels = [Relation(id=f"r{k}", head=f"e{q}", tail=f"e{a}", label=LINK_LABEL) for k, (q, a) in enumerate(links)]
+    return Document(id="t", kind="form", source="t.json", pages=[Page(index=0, width=200, height=100)],
+                    tokens=tokens, entities=ents, relations=rels, meta={"gold": True})
+
+
+def test_structural_pairs_join_line_neighbours_and_the_row_below():
+    words = two_field_page()
+    g = S.word_graph(words, 200, 100, torch.zeros(len(words), 384))
+    pairs = {tuple(p) for p in g.pairs.tolist()}
+    assert {(0, 1), (1, 2), (3, 4), (4, 5)} <= pairs           # consecutive words of each OCR line
+    assert (4, 6) in pairs                                      # "12" over "Street": the wrapped line
+    assert (0, 6) not in pairs                                  # two rows and far left: not a candidate
+    # pair p's two directions are edge rows p and p + P; context edges follow
+    P = len(g.pairs)
+    assert torch.equal(g.edge_index[:, :P].flip(0), g.edge_index[:, P:2 * P])
+    assert g.edge_attr.shape == (g.edge_index.shape[1], S.edge_dim())
+
+
+def test_align_words_and_pair_targets():
+    words = two_field_page()
+    gold = gold_of(words, [[0], [1, 2], [3], [4, 5, 6]], ["question", "answer", "question", "answer"])
+    # OCR words whose boxes are slightly off still align; a word on empty paper aligns to nothing
+    ocr = [w._replace(box=Box(w.box.x0 + 1, w.box.y0 + 1, w.box.x1 + 1, w.box.y1 + 1)) for w in words]
+    ocr.append(W("noise", 150, 80, 180, 90, 3))
+    owner = S.align_words(ocr, gold)
+    assert owner == [0, 1, 1, 2, 3, 3, 3, -1]
+    g = S.word_graph(ocr, 200, 100, torch.zeros(len(ocr), 384))
+    t = S.gold_pair_targets(g, owner)
+    target = {tuple(p): float(v) for p, v in zip(g.pairs.tolist(), t.tolist())}
+    assert target[(0, 1)] == 0.0 and target[(1, 2)] == 1.0 and target[(4, 6)] == 1.0 and target[(3, 4)] == 0.0
+
+
+def test_components_and_reading_order():
+    words = two_field_page()
+    blocks = S.components(len(words), [(1, 2), (4, 5), (5, 6)])
+    assert blocks == [[0], [1, 2], [3], [4, 5, 6]]
+    shuffled = [6, 5, 4]
+    assert S.reading_order(words, shuffled) == [4, 5, 6]
+
+
+def test_project_gold_labels_and_links_through_blocks():
+    words = two_field_page()
+    gold = gold_of(words, [[0], [1, 2], [3], [4, 5, 6]], ["question", "answer", "question", "answer"],
+                   links=[(0, 1), (2, 3)])
+    # a segmentation that merged "Name: John Smith" and split the address into its two lines
+    doc = S.project_gold(gold, words, [[0, 1, 2], [3], [4, 5], [6]])
+    labels = [e.label for e in doc.entities]
+    assert labels == ["answer", "question", "answer", "answer"]          # majority: 2 of 3 words are the answer
+    links = {(r.head, r.tail) for r in doc.relations}
+    assert links == {("e1", "e2"), ("e1", "e3")}                          # the address link reaches both halves
+
+
+def test_a_segmenter_learns_line_splits_and_wraps():
+    """Trained on synthetic pages, the segmenter must split "label: value" lines and join wrapped values."""
+    import random
+
+    rng = random.Random(0)
+
+    def page():
+        words, groups, y, line = [], [], 0.0, 0
+        for _ in range(6):
+            x = rng.uniform(0, 20)
+            q = [W(f"Field{rng.randint(0, 9)}:", x, y, x + 50, y + 10, line)]
+            vx = x + 50 + rng.uniform(8, 30)
+            a = [W("val", vx, y, vx + 25, y + 10, line), W("ue", vx + 29, y, vx + 45, y + 10, line)]
+            n0 = len(words)
+            words += q + a
+            groups += [[n0], [n0 + 1, n0 + 2]]
+            if rng.random() < 0.5:          # the value wraps onto the next line
+                words.append(W("more", vx, y + 13, vx + 30, y + 23, line + 1))
+                groups[-1].append(len(words) - 1)
+                y += 13
+                line += 1
+            y += rng.uniform(20, 30)
+            line += 1
+        return words, groups
+
+    pages = [page() for _ in range(24)]
+    feats_dim = torch.zeros
+    samples = []
+    for words, groups in pages:
+        gold = gold_of(words, groups, ["question", "answer"] * (len(groups) // 2))
+        g = S.word_graph(words, 200, 400, feats_dim(len(words), 384))
+        samples.append(S.SegSample(g, S.gold_pair_targets(g, S.align_words(words, gold))))
+    net = S.train_segmenter(samples[:20], epochs=15, batch_size=1, seed=0)
+    exact = total = 0
+    for (words, groups), s in zip(pages[20:], samples[20:]):
+        blocks = S.segment_page(net, words, 200, 400, torch.zeros(len(words), 384), threshold=0.5)
+        exact += len({tuple(b) for b in blocks} & {tuple(sorted(g)) for g in groups})
+        total += len(groups)
+    assert exact / total >= 0.9, (exact, total)
+
+
+def test_segmenter_checkpoint_round_trip(tmp_path):
+    net = S.WordSegmenter(edge_dim=S.edge_dim(), hidden=32, layers=1)
+    seg = S.Segmenter(net, threshold=0.6, k=5)
+    path = seg.save(tmp_path / "seg.safetensors", {"note": "test"})
+    back = S.load_segmenter(path)
+    assert back.threshold == 0.6 and back.k == 5 and back.net.hidden == 32
+    words = two_field_page()
+    x = torch.randn(len(words), 384)
+    g = S.word_graph(words, 200, 100, x)
+    with torch.inference_mode():
+        a = net.eval()(g.x, g.edge_index, g.edge_attr, len(g.pairs))
+        b = back.net(g.x, g.edge_index, g.edge_attr, len(g.pairs))
+    assert torch.allclose(a, b, atol=2e-2)                     # fp16 weights on disk
+
+
+def test_segmenter_refuses_weights_of_another_method(tmp_path):
+    from graphmie.engine.checkpoint import save_checkpoint
+    from graphmie.errors import GraphmieError
+
+    path = save_checkpoint(tmp_path / "x.safetensors", "re2", {"w": torch.zeros(1)}, {})
+    with pytest.raises(GraphmieError) as e:
+        S.load_segmenter(path)
+    assert e.value.code == "E027"
+
+
+def test_shipped_segmenter_on_real_ocr_beats_the_rule():
+    """The shipped segmenter on the cached/computed OCR of 4 dev forms (not trained on): block F1
+    above the row rule's (IoU ≥ 0.5, one to one)."""
+    from graphmie.data.funsd import list_annotations, read_funsd
+    from graphmie.engine.checkpoint import WEIGHTS_DIR, read_sidecar
+    from graphmie.evaluation.form import match_boxes
+    from graphmie.evaluation.prf import PRF
+    from layout.ocr import cached_ocr_words, words_to_form
+
+    folder = shared("funsd", "training_data")
+    weights = WEIGHTS_DIR / f"{S.DEFAULT_WEIGHTS}.safetensors"
+    dev = read_sidecar(weights)["record"]["dev_ids"][:4]
+    files = {f.stem: f for f in list_annotations(folder)}
+    seg = S.load_segmenter()
+    f1 = {"rule": PRF(), "learned": PRF()}
+    for i in dev:
+        d = read_funsd(files[i])
+        words, _ = cached_ocr_words(d.pages[0].image)
+        pg = d.pages[0]
+        gb = {e.id: e.box for e in d.entities}
+        for name, blocks in (("rule", None), ("learned", seg(words, pg.width, pg.height))):
+            od = words_to_form(words, d.source, pg.width, pg.height, blocks=blocks)
+            n = len(match_boxes({e.id: e.box for e in od.entities}, gb, 0.5))
+            f1[name].add(tp=n, fp=len(od.entities) - n, fn=len(gb) - n)
+    assert f1["learned"].f1 > f1["rule"].f1, {k: v.f1 for k, v in f1.items()}
+    assert f1["learned"].f1 >= 0.65, f1["learned"].f1
