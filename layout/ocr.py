@@ -40,7 +40,7 @@ from graphmie.errors import GraphmieError
 from graphmie.io import MAX_IMAGE_PIXELS, open_image
 
 from .geometry import median_height
-from .regions import merge_segments, segment_words
+from .regions import _union, merge_segments, segment_words
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 PDF_DPI = 150
@@ -376,10 +376,7 @@ def words_to_form(words: list, source: str, width: float, height: float,
     text_h = median_height([w.box for w in words])
 
     def union(idx):
-        b = words[idx[0]].box
-        for i in idx[1:]:
-            b = b.union(words[i].box)
-        return b
+        return _union([words[i].box for i in idx])
 
     if blocks is None:
         segs = segment_words([(w.text, w.box) for w in words], text_h)
@@ -421,8 +418,9 @@ def words_to_form(words: list, source: str, width: float, height: float,
 ALL_PAGES = -1
 
 
-def _page_form(words, source, width, height, engine, page, unit, segmenter, model=None) -> Document:
-    """One page's words -> its form Document, the words grouped by ``segmenter`` or the rule."""
+def page_form(words, source, width, height, engine, page, unit, segmenter, model=None) -> Document:
+    """One page's words -> its form Document, the words grouped by ``segmenter`` (``segmenter(words,
+    width, height) -> blocks``) or, without one, the row rule."""
     blocks = segmenter(words, width, height) if segmenter is not None and words else None
     return words_to_form(words, str(source), width, height, image=str(source), engine=engine, page=page,
                          unit=unit, blocks=blocks, model=model,
@@ -450,7 +448,7 @@ def ocr_form(path: str | Path, engine: str = "rapidocr", page: int | None = 0, s
     if info.get("blank"):
         raise GraphmieError("E007", path, detail=f"the page is blank (no ink: every grey level within "
                             f"{info['ink_spread']} of the background), nothing to read")
-    doc = _page_form(words, path, pg.width, pg.height, engine, 0, pg.unit, segmenter)
+    doc = page_form(words, path, pg.width, pg.height, engine, 0, pg.unit, segmenter)
     info.update(page=0, text="ocr", words=len(words), entities=len(doc.entities))
     _page_meta(doc, [info])
     return doc
@@ -519,7 +517,7 @@ def pdf_form(path: str | Path, engine: str = "rapidocr", page: int | None = ALL_
                 infos.append(info)
                 if words:
                     layer = info["text"] == "text layer"
-                    d = _page_form(words, path, pg.width, pg.height, engine, k, "pt", segmenter,
+                    d = page_form(words, path, pg.width, pg.height, engine, k, "pt", segmenter,
                                    model="pdf.text_layer" if layer else None)
                     info["entities"] = len(d.entities)
                     docs.append(d)

@@ -110,17 +110,14 @@ class EndToEnd:
 def ocr_document(gold: Document, engine: str = "rapidocr", segmenter=None) -> tuple[Document, float]:
     """The OCR form Document of an annotated page's image (cached OCR words; blocks from
     ``segmenter``, else the rule) and the seconds its OCR took when it ran."""
-    from layout.ocr import cached_ocr_words, words_to_form
+    from layout.ocr import cached_ocr_words, page_form
 
     img = gold.pages[0].image
     if not img:
         raise GraphmieError("E001", gold.source, detail="no page image beside the annotation")
     words, seconds = cached_ocr_words(img, engine)
-    w, h = gold.pages[0].width, gold.pages[0].height
-    blocks = segmenter(words, w, h) if segmenter is not None and words else None
-    od = words_to_form(words, str(img), w, h, image=str(img), engine=engine, blocks=blocks,
-                       segmentation=getattr(segmenter, "name", "rule") if segmenter is not None else "rule")
-    return od, seconds
+    pg = gold.pages[0]
+    return page_form(words, img, pg.width, pg.height, engine, 0, "px", segmenter), seconds
 
 
 def evaluate_ocr(net: Ensemble, cfg: dict, docs: list[Document], feats: Featurizer, engine: str = "rapidocr",

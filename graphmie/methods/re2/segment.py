@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from ...config import configurable
-from ...document import Box, Document
+from ...document import Document
 from ...nn.edge_gat import EdgeGATLayer
 from .features import SHAPE_DIM, TEXT_DIM, text_shape
 
@@ -39,7 +39,9 @@ LINE_DIM = 7
 
 
 def word_boxes(words) -> np.ndarray:
-    return np.array([w.box.to_list() for w in words], dtype=np.float64).reshape(-1, 4)
+    from layout.graph import box_array
+
+    return box_array([w.box for w in words])
 
 
 def align_words(words, gold: Document, min_cover: float = 0.3) -> list[int]:
@@ -250,13 +252,6 @@ def segment_page(net: WordSegmenter, words, width: float, height: float, text_ve
         keep = []
     blocks = [reading_order(words, b) for b in components(len(words), keep)]
     return sorted(blocks, key=lambda b: (min(words[i].box.y0 for i in b), min(words[i].box.x0 for i in b)))
-
-
-def union_box(words, block: list[int]) -> Box:
-    b = words[block[0]].box
-    for i in block[1:]:
-        b = b.union(words[i].box)
-    return b
 
 
 @dataclass
