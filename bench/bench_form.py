@@ -6,10 +6,16 @@ Measures, on this machine:
 * entity-labelling P/R/F1;
 * end to end from the page images (no gold boxes) on the dev forms, with the learned
   segmenter and with the row rule (OCR words cached; ``bench_ocr.py`` times the OCR);
+* with ``--oracle-segmentation`` only the segmentation ceiling (issue 12): the same OCR words
+  grouped as their alignment to the gold entities says (unaligned words each their own block,
+  or dropped), scored end to end with the shipped labeller and linker, with gold labels, and
+  with gold labels and links; beside the learned segmenter, the row rule and gold boxes. Its rows
+  go under the key ``ocr_segmentation_ceiling`` of the existing results file (other keys kept);
 * speed from gold words to links (MiniLM features computed, not cached), pages/s;
 * training time (from the weights' training record).
 
     python3 bench/bench_form.py [--data ../shared/data/funsd/training_data] [--ocr-forms N] [--no-ocr]
+    python3 bench/bench_form.py --oracle-segmentation [--ocr-forms N]
 
 Prints the figures and writes ``bench/results/form.json``.
 """
@@ -62,15 +68,84 @@ def speed(task: FormTask, files: list[Path]) -> dict:
             "speed_pages_per_s_without_text_encoder": n / dt2, "speed_pages_per_cpu_s_without_text_encoder": n / dc2}
 
 
+CEILING_KEY = "ocr_segmentation_ceiling"
+
+
+def segmentation_ceiling(model, docs, feats, forms: int = 0) -> dict:
+    """End-to-end rows on the same dev forms and OCR words, segmentation by segmentation (the
+    learned segmenter, the row rule, the oracle alignment), plus gold boxes for reference."""
+    from graphmie.methods.re2.data import make_sample as sample_of
+
+    some = docs[:forms] if forms else docs
+    cfg = model.config
+    rows = []
+
+    def row(name, labels, links, o):
+        rows.append({"segmentation": name, "labels": labels, "links": links,
+                     "block_f1": o["ocr_block_f1"], "entity_f1": o["ocr_entity_f1"], "link_f1": o["ocr_link_f1"],
+                     "link_precision": o["ocr_link_precision"], "link_recall": o["ocr_link_recall"],
+                     "link_f1_text_matched": o["ocr_link_f1_text_matched"],
+                     "entity_f1_text_matched": o["ocr_entity_f1_text_matched"],
+                     "block_f1_text_matched": o["ocr_block_f1_text_matched"], "forms": o["ocr_forms"]})
+
+    row(model.segmenter.name, "predicted", "predicted",
+        evaluate_ocr(model.net, cfg, some, feats, segmenter=model.segmenter))
+    row("rule", "predicted", "predicted", evaluate_ocr(model.net, cfg, some, feats, segmenter=None))
+    for seg in ("oracle", "oracle_drop"):
+        for gl, lk in ((False, False), (True, False), (True, True)):
+            row(seg, "gold" if gl else "predicted", "gold" if lk else "predicted",
+                evaluate_ocr(model.net, cfg, some, feats, segmentation=seg, gold_labels=gl, gold_links=lk))
+    m = score_samples(model.net, cfg, [sample_of(d, feats, cfg["graph"]) for d in some])
+    for labels, f1 in (("predicted", m["f1_predicted_labels"]), ("gold", m["f1"])):
+        rows.append({"segmentation": "gold boxes", "labels": labels, "links": "predicted", "block_f1": 1.0,
+                     "entity_f1": m["entity_f1"] if labels == "predicted" else 1.0, "link_f1": f1,
+                     "link_f1_text_matched": None, "forms": m["forms"]})
+    return {"rows": rows, "match_iou": 0.5, "ocr_engine": "rapidocr",
+            "note": "same OCR words (layout.ocr.cached_ocr_words) and the shipped form_re2 labeller/linker in "
+                    "every row; 'oracle': the OCR words grouped by their alignment to the gold entities "
+                    "(graphmie.methods.re2.segment.align_words), each unaligned word its own block; "
+                    "'oracle_drop': unaligned words dropped; labels 'gold': the aligned entity's label "
+                    "('other' for an unaligned word); links 'gold': the gold question->answer links between "
+                    "aligned blocks, no model (the ceiling the OCR words leave); 'gold boxes': gold words and "
+                    "blocks, no OCR (the gold-box figures of the model row)"}
+
+
+def print_ceiling(c: dict) -> None:
+    def f(v):
+        return "   -  " if v is None else f"{v:6.3f}"
+
+    print(f"{'segmentation':<14} {'labels':<10} {'links':<10} {'block F1':>8} {'entity F1':>9} {'link F1':>8} "
+          f"{'link F1 text-matched':>20}")
+    for r in c["rows"]:
+        print(f"{r['segmentation']:<14} {r['labels']:<10} {r['links']:<10} {f(r['block_f1']):>8} "
+              f"{f(r['entity_f1']):>9} {f(r['link_f1']):>8} {f(r['link_f1_text_matched']):>20}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "funsd" / "training_data")
     ap.add_argument("--ocr-forms", type=int, default=0, help="end to end on the first N dev forms (0 = all)")
     ap.add_argument("--no-ocr", action="store_true", help="skip the end-to-end rows")
+    ap.add_argument("--oracle-segmentation", action="store_true",
+                    help=f"only the segmentation ceiling rows, written under '{CEILING_KEY}' of --out")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "form.json")
     args = ap.parse_args()
     if not args.data.exists():
         sys.exit(f"FUNSD not found at {args.data}")
+    if args.oracle_segmentation:
+        torch.set_num_threads(1)
+        task = FormTask.load(None)
+        model = task.method
+        docs = read_folder(args.data, set(model.ckpt.record["data"]["dev_ids"]))
+        feats = Featurizer(model.config["features"]["text"], cache="form")
+        c = segmentation_ceiling(model, docs, feats, args.ocr_forms)
+        res = json.loads(args.out.read_text()) if args.out.exists() else {}
+        res[CEILING_KEY] = c
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(res, indent=2))
+        print_ceiling(c)
+        print(f"wrote {CEILING_KEY} in {args.out}")
+        return
     res = {"data": str(args.data), "machine": f"{platform.machine()} {torch.get_num_threads()} torch threads"}
 
     task = FormTask.load(None)

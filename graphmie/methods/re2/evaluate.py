@@ -107,6 +107,49 @@ class EndToEnd:
                 f"{prefix}block_f1_text_matched": self.block_text.f1, f"{prefix}match_iou": self.iou}
 
 
+#: ``evaluate_ocr(..., segmentation=...)``: the blocks from the OCR words' alignment to the gold
+#: entities (:class:`OracleSegmenter`); unaligned words each their own block, or dropped
+ORACLE_SEGMENTATIONS = {"oracle": "single", "oracle_drop": "drop"}
+
+
+def oracle_blocks(words, gold: Document, unaligned: str = "single") -> tuple[list[list[int]], list[int]]:
+    """OCR words grouped exactly as their alignment to ``gold`` says
+    (:func:`~.segment.align_words`): one block per gold entity that some word aligns to (its
+    words in reading order). A word that aligns to no entity is its own block (``unaligned=
+    "single"``) or left out of every block (``"drop"``). Returns the blocks, ordered top to
+    bottom then left to right as the learned segmenter orders them, and the gold entity index of
+    each block (``-1`` for an unaligned word's block)."""
+    from .segment import align_words, reading_order
+
+    if unaligned not in ("single", "drop"):
+        raise ValueError(f"unaligned must be 'single' or 'drop', not {unaligned!r}")
+    owner = align_words(words, gold)
+    groups: dict[int, list[int]] = {}
+    for i, k in enumerate(owner):
+        if k >= 0:
+            groups.setdefault(k, []).append(i)
+    blocks = [(k, reading_order(words, g)) for k, g in groups.items()]
+    if unaligned == "single":
+        blocks += [(-1, [i]) for i, k in enumerate(owner) if k < 0]
+    blocks.sort(key=lambda kb: (min(words[i].box.y0 for i in kb[1]), min(words[i].box.x0 for i in kb[1])))
+    return [b for _, b in blocks], [k for k, _ in blocks]
+
+
+class OracleSegmenter:
+    """A segmenter for one annotated page that groups its OCR words by :func:`oracle_blocks`
+    (the ceiling the OCR words leave to any segmenter); after a call, ``entity_of`` holds the
+    gold entity index of each block (``-1``: none)."""
+
+    def __init__(self, gold: Document, unaligned: str = "single"):
+        self.gold, self.unaligned = gold, unaligned
+        self.name = "oracle" if unaligned == "single" else "oracle_drop"
+        self.entity_of: list[int] = []
+
+    def __call__(self, words, width: float, height: float) -> list[list[int]]:
+        blocks, self.entity_of = oracle_blocks(words, self.gold, self.unaligned)
+        return blocks
+
+
 def ocr_document(gold: Document, engine: str = "rapidocr", segmenter=None) -> tuple[Document, float]:
     """The OCR form Document of an annotated page's image (cached OCR words; blocks from
     ``segmenter``, else the rule) and the seconds its OCR took when it ran."""
@@ -121,23 +164,55 @@ def ocr_document(gold: Document, engine: str = "rapidocr", segmenter=None) -> tu
 
 
 def evaluate_ocr(net: Ensemble, cfg: dict, docs: list[Document], feats: Featurizer, engine: str = "rapidocr",
-                 iou: float = 0.5, segmenter=None) -> dict:
+                 iou: float = 0.5, segmenter=None, segmentation: str | None = None, gold_labels: bool = False,
+                 gold_links: bool = False) -> dict:
     """End to end: OCR the page images, segment the words into blocks (``segmenter``, else the
-    rule), predict, match blocks to gold (:class:`EndToEnd`). OCR words are cached per image."""
+    rule), predict, match blocks to gold (:class:`EndToEnd`). OCR words are cached per image.
+
+    ``segmentation`` ``"oracle"`` / ``"oracle_drop"`` (:data:`ORACLE_SEGMENTATIONS`) replaces the
+    segmenter by each page's :class:`OracleSegmenter`; with it, ``gold_labels`` gives each block
+    the label of its aligned gold entity (``other`` for an unaligned word) instead of the
+    predicted one, and ``gold_links`` also replaces the linker by the gold question→answer links
+    between the aligned entities (no model: the ceiling the OCR words leave)."""
     from tqdm import tqdm
 
     from layout.ocr import rapidocr_engine
 
+    from ...data.funsd import gold_links as page_gold_links
+
+    if segmentation is not None and segmentation not in ORACLE_SEGMENTATIONS:
+        raise GraphmieError("E022", None, name="segmentation", value=segmentation,
+                            choices=", ".join(ORACLE_SEGMENTATIONS))
+    if (gold_labels or gold_links) and segmentation is None:
+        raise ValueError("gold_labels / gold_links need an oracle segmentation")
     if engine == "rapidocr":
         rapidocr_engine()                                # load the OCR models before timing
     acc = EndToEnd(iou)
     ocr_s = 0.0
     for d in tqdm(docs, desc="OCR end to end", unit="form"):
-        od, dt = ocr_document(d, engine, segmenter)
+        seg = OracleSegmenter(d, ORACLE_SEGMENTATIONS[segmentation]) if segmentation else segmenter
+        od, dt = ocr_document(d, engine, seg)
         ocr_s += dt
-        out = run_page(net, od, make_graph(od, feats, cfg["graph"]), cfg)
+        if not od.entities:                              # an oracle that dropped every word
+            acc.add(d, od, [], [])
+            continue
+        if gold_links:
+            labels = [d.entities[k].label if k >= 0 else "other" for k in seg.entity_of]
+            gl = page_gold_links(d)
+            gid = [d.entities[k].id if k >= 0 else None for k in seg.entity_of]
+            links = [(i, j, 1.0) for i, gi in enumerate(gid) for j, gj in enumerate(gid)
+                     if gi is not None and gj is not None and (gi, gj) in gl]
+            acc.add(d, od, labels, links)
+            continue
+        if gold_labels:
+            for e, k in zip(od.entities, seg.entity_of):
+                e.label = d.entities[k].label if k >= 0 else "other"
+        out = run_page(net, od, make_graph(od, feats, cfg["graph"]), cfg, gold_labels=gold_labels)
         acc.add(d, od, out["labels"], out["links"])
-    return {**acc.figures(), "ocr_segmentation": getattr(segmenter, "name", "rule") if segmenter else "rule",
+    name = segmentation or (getattr(segmenter, "name", "rule") if segmenter else "rule")
+    return {**acc.figures(), "ocr_segmentation": name,
+            "ocr_labels": "gold" if gold_labels or gold_links else "predicted",
+            "ocr_links": "gold" if gold_links else "predicted",
             "ocr_pages_per_s": len(docs) / max(ocr_s, 1e-9),
             "ocr_note": "OCR words are cached per image under the form/ocr cache folder; the rate is the OCR's "
                         "when it ran (bench/bench_form_speed.py times the whole path)"}
