@@ -12,7 +12,9 @@ top-left. Spans are ``(start, end)`` character offsets into :attr:`Document.text
 Every object round-trips through plain JSON with ``to_dict`` / ``from_dict``. A document's JSON
 carries ``schema_version`` (:data:`SCHEMA_VERSION`); reading a newer version is refused.
 Versions: 2 added ``Page.unit``; 3 added ``Document.knowledge`` (a post's auxiliary knowledge) and
-``Provenance.evidence`` (the inputs a model read for a fact); older documents read unchanged.
+``Provenance.evidence`` (the inputs a model read for a fact); 4 added ``Provenance.attribution`` (a
+number per evidence input, e.g. a post relation's consistency gate and each branch's share); older
+documents read unchanged.
 
 PDF pages: the page's ``width``/``height`` and every box on it are in PDF points (1/72 inch),
 ``Page.unit == "pt"``; image pages are in pixels (``unit == "px"``).
@@ -25,7 +27,7 @@ from typing import Any, Literal, Optional
 
 DocKind = Literal["form", "post", "procedure"]
 #: version of the document JSON schema written by :meth:`Document.to_dict`
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -107,12 +109,16 @@ class Provenance:
     score: Optional[float] = None
     #: the inputs the model read for this fact, e.g. ``("text", "caption", "knowledge:riveg")``
     evidence: Optional[tuple[str, ...]] = None
+    #: a number per evidence input, e.g. for a post relation ``{"gate": 0.83, "caption": 0.05, "graph": 0.12}``
+    #: (the consistency gate, and how much the fact's probability drops without each branch)
+    attribution: Optional[dict[str, float]] = None
 
     def to_dict(self) -> dict:
         d = {"source": self.source, "page": self.page, "box": self.box.to_list() if self.box else None,
              "span": list(self.span) if self.span else None, "model": self.model,
              "model_version": self.model_version, "score": self.score,
-             "evidence": list(self.evidence) if self.evidence else None}
+             "evidence": list(self.evidence) if self.evidence else None,
+             "attribution": dict(self.attribution) if self.attribution else None}
         return {k: v for k, v in d.items() if v is not None}
 
     @classmethod
@@ -120,7 +126,8 @@ class Provenance:
         return cls(source=d["source"], page=d.get("page"), box=Box.from_list(d["box"]) if d.get("box") else None,
                    span=tuple(d["span"]) if d.get("span") else None, model=d.get("model"),
                    model_version=d.get("model_version"), score=d.get("score"),
-                   evidence=tuple(d["evidence"]) if d.get("evidence") else None)
+                   evidence=tuple(d["evidence"]) if d.get("evidence") else None,
+                   attribution=dict(d["attribution"]) if d.get("attribution") else None)
 
 
 @dataclass

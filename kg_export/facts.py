@@ -184,6 +184,8 @@ def _prov_props(props: dict, prov: Optional[Provenance], image_iri: Optional[str
         props["score"] = score
     if prov.evidence:
         props["evidence"] = clean_text(",".join(prov.evidence))
+    if prov.attribution:
+        props["attribution"] = ",".join(f"{clean_text(str(k))}={finite(v) or 0.0:g}" for k, v in prov.attribution.items())
 
 
 def _box_tuple(box: Optional[Box]):
@@ -368,7 +370,8 @@ def check_document(doc: Document, where=None) -> None:
 # --- property-graph schema (Cypher, Neo4j CSV, LadybugDB) ------------------------------------
 _PROV = [("provSource", "STRING"), ("provPage", "INT64"), ("spanStart", "INT64"), ("spanEnd", "INT64"),
          ("provX0", "DOUBLE"), ("provY0", "DOUBLE"), ("provX1", "DOUBLE"), ("provY1", "DOUBLE"),
-         ("model", "STRING"), ("modelVersion", "STRING"), ("score", "DOUBLE"), ("evidence", "STRING")]
+         ("model", "STRING"), ("modelVersion", "STRING"), ("score", "DOUBLE"), ("evidence", "STRING"),
+         ("attribution", "STRING")]
 _BOX = [("x0", "DOUBLE"), ("y0", "DOUBLE"), ("x1", "DOUBLE"), ("y1", "DOUBLE"), ("mediaFragment", "STRING")]
 
 #: node label -> [(property, type)]; every node also has ``id`` (its ``label/key`` uid), the primary key

@@ -46,7 +46,8 @@ def make_docs() -> list[Document]:
                   Entity("t", "Hawaii", "LOC", span=(18, 24), provenance=Provenance("inline:abc", span=(18, 24)))],
         relations=[Relation("r", "h", "t", "/per/loc/place_of_birth",
                             Provenance("inline:abc", span=(0, 24), model="graphmie.post", model_version="0.1",
-                                       score=0.93)),
+                                       score=0.93, evidence=("text", "caption", "scene graph"),
+                                       attribution={"gate": 0.81, "caption": -0.02, "graph": 0.125})),
                    Relation("r2", "t", "h", "weird label <>{}\"' ./..", Provenance("inline:abc", model="m"))],
         groundings=[Grounding("h", None, box=Box(10, 10, 50, 80), image="img/x y.jpg",
                               provenance=Provenance("img/x y.jpg", box=Box(10, 10, 50, 80), model="g", score=0.5)),
@@ -281,6 +282,10 @@ def test_neo4j_csv_bundle(tmp_path):
     assert rels[0][:3] == [":START_ID", ":END_ID", ":TYPE"] and "score:double" in rels[0]
     ids = {r[0] for r in rows[1:]}
     assert all(r[0] in ids and r[1] in ids and r[2] == "RELATED" for r in rels[1:])
+    col = {c.split(":")[0]: k for k, c in enumerate(rels[0])}
+    born = next(r for r in rels[1:] if "place_of_birth" in "".join(r))      # the post relation's evidence
+    assert born[col["evidence"]] == "text,caption,scene graph"
+    assert born[col["attribution"]] == "gate=0.81,caption=-0.02,graph=0.125"
     script = (out / "import.sh").read_text()
     assert "neo4j-admin database import full" in script and "--nodes=nodes_Entity.csv" in script
     assert not list(out.glob("*.tmp"))

@@ -45,7 +45,8 @@ from ...engine.method import Method, Result
 from ...errors import GraphmieError
 from .graphs import build_graphs, post_visual
 from .model import PostREModel, decode
-from .samples import BottomEncoder, Prepared, make_batch, prepare_samples
+from .samples import BottomEncoder, Prepared, make_batch, prepare_samples, prepared_logits, sentence_vectors
+from .types import TYPES, span_type
 
 MODEL_NAME = "graphmie.post.mre_ise"
 #: spaCy entity labels used as relation arguments when the user gives no head/tail
@@ -69,6 +70,13 @@ def _token_span(spans: list[tuple[int, int]], s: int, e: int) -> tuple[int, int]
     return (ids[0], ids[-1] + 1)
 
 
+def entity_type(ent: Entity, spacy_ents) -> str | None:
+    """An entity's MNRE type: its own label when it is one (per/org/loc/misc), else from spaCy's NER over the
+    post (as in training)."""
+    lab = (ent.label or "").lower()
+    return lab if lab in TYPES else span_type(spacy_ents, *ent.span)
+
+
 class MREISE(Method):
     name = "mre_ise"
     task = "post"
@@ -76,17 +84,19 @@ class MREISE(Method):
     default_weights = "post_mre_ise"
     schema = {
         "data": {"dir": "../shared/data/mnre", "train_split": "train", "dev_split": "val",
-                 "caption_source": "llavanext", "limit": 0, "dev_limit": 0},
+                 "caption_source": "llavanext", "limit": 0, "dev_limit": 0, "reverse_pairs": 0.0},
         "model": {"finetune_layers": 2, "lora_rank": 0, "lora_alpha": 16.0, "max_length": 128, "use_caption": True,
                   "use_graph": True, "use_gib": True, "use_topics": True, "gnn_dim": 128, "gnn_layers": 2,
                   "z_dim": 64, "n_topics": 16, "tau": 0.5, "prior": 0.7, "dropout": 0.1,
-                  "similarity_threshold": 0.55, "max_regions": 10},
+                  "similarity_threshold": 0.55, "max_regions": 10, "typed_markers": False, "use_gate": False},
         "training": {"epochs": 3, "batch_size": 32, "lr_encoder": 5e-5, "lr_head": 1e-3, "gib_weight": 0.01,
-                     "topic_weight": 0.05, "seed": 13, "threads": 1, "warmup": 0.06, "init_from": "",
+                     "topic_weight": 0.05, "gate_weight": 0.1, "seed": 13, "threads": 1, "warmup": 0.06, "init_from": "",
                      "device": "cpu"},
     }
     #: ``caption_source`` "" = the one the checkpoint was trained with; ``limit`` 0 = all rows
     eval_options = {"threads": 1, "caption_source": "", "limit": 0}
+    #: the sidecar's ``meta["calibration"]`` (:mod:`.calibrate`), applied to automatic pairs only; None: argmax
+    calibration = None
 
     def __init__(self, ckpt: Checkpoint, model: PostREModel, enc: BottomEncoder, cfg: dict):
         super().__init__(ckpt)
@@ -96,7 +106,7 @@ class MREISE(Method):
 
     # --- building -----------------------------------------------------------------------
     @staticmethod
-    def build_model(cfg: dict, enc: BottomEncoder, n_labels: int, vocab_size: int) -> PostREModel:
+    def build_model(cfg: dict, enc: BottomEncoder, n_labels: int, vocab: list[str]) -> PostREModel:
         from scene_graphs.crossmodal import EDGE_TYPES, NODE_TYPES
 
         m = cfg["model"]
@@ -104,8 +114,9 @@ class MREISE(Method):
                            lora_rank=m["lora_rank"], lora_alpha=m["lora_alpha"], n_labels=n_labels,
                            gnn_dim=m["gnn_dim"], gnn_layers=m["gnn_layers"], z_dim=m["z_dim"],
                            use_graph=m["use_graph"], use_gib=m["use_gib"], use_topics=m["use_topics"],
-                           vocab_size=vocab_size if m["use_topics"] else 0, n_topics=m["n_topics"], tau=m["tau"],
-                           prior=m["prior"], dropout=m["dropout"])
+                           vocab_size=len(vocab) if m["use_topics"] else 0, n_topics=m["n_topics"], tau=m["tau"],
+                           prior=m["prior"], dropout=m["dropout"], use_gate=m["use_gate"] and m["use_caption"],
+                           caption_vocab_from=next((i for i, w in enumerate(vocab) if w.startswith("v:")), len(vocab)))
 
     @classmethod
     def from_checkpoint(cls, ckpt: Checkpoint) -> "MREISE":
@@ -113,12 +124,19 @@ class MREISE(Method):
 
         cfg = cls.resolve_config(ckpt.config, ckpt.path)
         m = cfg["model"]
-        enc = BottomEncoder(m["finetune_layers"], m["max_length"], m["lora_rank"])
-        model = cls.build_model(cfg, enc, len(ckpt.meta["labels"]), len(ckpt.meta.get("vocab", [])))
+        enc = BottomEncoder(m["finetune_layers"], m["max_length"], m["lora_rank"], m["typed_markers"])
+        model = cls.build_model(cfg, enc, len(ckpt.meta["labels"]), list(ckpt.meta.get("vocab", [])))
         load_state_into(model, ckpt, trainable_only=True)
         merge_lora(model)                   # inference: fold any LoRA adapters into the weights
         model.eval()
-        return cls(ckpt, model, enc, cfg)
+        method = cls(ckpt, model, enc, cfg)
+        if "calibration" in ckpt.meta:
+            from ...engine.checkpoint import sidecar_path
+            from .calibrate import Calibration
+
+            method.calibration = Calibration.from_dict(ckpt.meta["calibration"], ckpt.path and sidecar_path(ckpt.path),
+                                                       method.labels)
+        return method
 
     # --- training and scoring -----------------------------------------------------------
     @classmethod
@@ -132,16 +150,7 @@ class MREISE(Method):
     def predict_prepared(model: PostREModel, p: Prepared, labels: list[str],
                          batch_size: int = 128) -> list[tuple[str, float]]:
         """(label, probability) of every prepared row, batched by length."""
-        model.eval()
-        order = sorted(range(len(p.labels)), key=lambda i: p.hidden[i].size(0))
-        out = {}
-        device = next(model.parameters()).device
-        for s in range(0, len(order), batch_size):
-            idx = order[s:s + batch_size]
-            b = make_batch(p, idx, model, device)
-            logits, _, _ = model(b["hidden"], b["mask"], b["head_pos"], b["tail_pos"], b.get("graph"), b.get("bow"))
-            out.update(zip(idx, decode(logits, labels)))
-        return [out[i] for i in range(len(p.labels))]
+        return decode(prepared_logits(model, p, batch_size), labels)
 
     def prepare(self, samples, progress: bool = True) -> Prepared:
         """MNRE samples -> model inputs (nothing cached)."""
@@ -173,11 +182,36 @@ class MREISE(Method):
 
     # --- prediction ---------------------------------------------------------------------
     @torch.no_grad()
+    def _attribution(self, b: dict, feats: dict, gate, k: int, label: int, visual: list[str], no_caption: dict):
+        """Evidence of pair ``k``'s relation ``label``: the inputs the model read, and per branch how much the
+        relation's probability drops without it (``caption``: gate set to 0, i.e. the caption and visual
+        nodes removed from the tuned layers, graph and topics; ``graph`` / ``topics``: that branch's
+        features zeroed), plus the gate value. ``no_caption`` keeps the batch's gate-0 features."""
+        def prob(logits):
+            return float(torch.softmax(logits[k].float(), -1)[label])
+
+        p = prob(self.model.classify(feats))
+        evidence, attribution = ["text"], {}
+        if self.config["model"]["use_caption"] and any(v != "none" for v in visual):
+            evidence += [v for v in visual if v != "none"]
+        if gate is not None:
+            attribution["gate"] = round(float(gate[k]), 4)
+            if not no_caption:
+                no_caption["feats"] = self.model.features(**b, gate_override=0.0)[0]
+            attribution["caption"] = round(p - prob(self.model.classify(no_caption["feats"])), 4)
+        for branch in ("graph", "topics"):
+            if branch in feats:
+                evidence.append({"graph": "scene graph", "topics": "topics"}[branch])
+                attribution[branch] = round(p - prob(self.model.classify(feats, drop=branch)), 4)
+        return tuple(evidence), attribution
+
+    @torch.no_grad()
     def predict(self, doc: Document, max_regions: int = 10) -> Result:
         """Relations between the post's entities (its ``pairs``, else every ordered pair; spaCy NER when it
         has no entities), then the entities grounded in its regions. ``max_regions``: region proposals
         for a raw image. Artifacts: ``scene_graph`` (JSON of the first pair's graphs and GIB keep
-        probabilities) and ``crossmodal`` (that pair's cross-modal graph)."""
+        probabilities) and ``crossmodal`` (that pair's cross-modal graph). Automatic pairs (no ``pairs``
+        given) are decided by the checkpoint's calibration when it has one (:mod:`.calibrate`)."""
         from scene_graphs.textual import from_spacy, get_spacy
 
         from ...nn.topic import bow_ids
@@ -203,7 +237,8 @@ class MREISE(Method):
         for h_id, t_id in pairs:
             h, t = doc.entity(h_id), doc.entity(t_id)
             hs, ts = _token_span(tspans, *h.span), _token_span(tspans, *t.span)
-            items.append(self.enc.inputs(tokens, hs, ts, (doc.caption or "") if use_visual else ""))
+            types = [entity_type(e, sdoc.ents) for e in (h, t)] if mcfg["typed_markers"] else [None, None]
+            items.append(self.enc.inputs(tokens, hs, ts, (doc.caption or "") if use_visual else "", *types))
             pg = build_graphs(text_parse, h.span, t.span, cap_parse, vis.regions, vis.crop_embeddings, vis.labels,
                               use_visual=use_visual, threshold=mcfg["similarity_threshold"])
             graphs.append(pg)
@@ -222,24 +257,44 @@ class MREISE(Method):
             hidden, mask = self.enc.bottom(items)
             p = Prepared([hidden[i, :int(mask[i].sum())] for i in range(len(items))], [it["head_pos"] for it in items],
                          [it["tail_pos"] for it in items], [g.tensors for g in graphs],
-                         [bow_ids(doc.text, doc.caption or "", self.vocab_index) for _ in items], ["None"] * len(items))
+                         [bow_ids(doc.text, doc.caption or "", self.vocab_index) for _ in items], ["None"] * len(items),
+                         text_len=[it["text_len"] for it in items])
+            if self.model.gate is not None and use_visual:
+                p.text_vec = sentence_vectors([doc.text] * len(items))
+                p.cap_vec = sentence_vectors([doc.caption or ""] * len(items))
             b = make_batch(p, list(range(len(items))), self.model)
-            logits, _, masks = self.model(b["hidden"], b["mask"], b["head_pos"], b["tail_pos"], b.get("graph"),
-                                          b.get("bow"))
+            feats, _, masks, gate = self.model.features(**b)
+            logits = self.model.classify(feats)
+            if gate is not None:
+                doc.meta["consistency_gate"] = round(float(gate[0]), 4)
             if masks[0] is not None:
                 keep = masks[0][b["graph"]["batch"] == 0].tolist()
                 artifacts["scene_graph"]["gib_node_keep"] = {n.id: round(v, 3)
                                                              for n, v in zip(artifacts["crossmodal"].nodes, keep)}
-            for (h_id, t_id), (lab, score) in zip(pairs, decode(logits, self.labels)):
+            decoded = decode(logits, self.labels)
+            if self.calibration is not None and not doc.meta.get("pairs"):     # automatic pairs only
+                from .calibrate import calibrated_decode
+
+                ents = [(doc.entity(h), doc.entity(t)) for h, t in pairs]
+                pair_types = [(entity_type(h, sdoc.ents), entity_type(t, sdoc.ents)) for h, t in ents]
+                decoded, stats = calibrated_decode(logits, self.labels, self.calibration, pair_types, pairs,
+                                                   [h.span[0] > t.span[0] for h, t in ents])
+                doc.meta["calibration"] = {"applied": self.calibration.describe(), **stats}
+            no_caption = {}
+            read = vis.evidence if use_visual else ["text"]     # what the relation model read
+            for k, ((h_id, t_id), (lab, score)) in enumerate(zip(pairs, decoded)):
                 if lab == "None":
                     continue
                 h, t = doc.entity(h_id), doc.entity(t_id)
                 span = (min(h.span[0], t.span[0]), max(h.span[1], t.span[1]))
+                evidence, attribution = self._attribution(b, feats, gate, k, self.labels.index(lab), vis.evidence,
+                                                          no_caption)
                 doc.relations.append(Relation(
                     id=f"rel{len(doc.relations)}", head=h_id, tail=t_id, label=lab,
                     provenance=Provenance(source=doc.source, span=span,
-                                          model=f"{MODEL_NAME} (evidence: {'+'.join(vis.evidence)})",
-                                          model_version=self.version, score=round(score, 4))))
+                                          model=f"{MODEL_NAME} (evidence: {'+'.join(read)})",
+                                          model_version=self.version, score=round(score, 4), evidence=evidence,
+                                          attribution=attribution or None)))
         doc.meta["pairs_scored"] = len(pairs)
         doc.meta["model"] = MODEL_NAME
         if doc.image or doc.regions:

@@ -12,6 +12,7 @@ from ...engine.cache import FeatureStore, content_key, frozen_states
 from ...nn.topic import bow_ids
 from .graphs import EMBED_PIECES, build_graphs, collate_graphs, parse_many
 from .model import extended_mask
+from .types import TYPE_WORDS, span_type
 
 HEAD_MARK, TAIL_MARK = ("<", ">"), ("[", "]")
 CACHE = "post"
@@ -23,9 +24,10 @@ class BottomEncoder:
     With ``lora_rank > 0`` no layer is frozen: the bottom layers get LoRA adapters and join the
     trained part (:class:`.model.PostREModel`), and only the embeddings are cached."""
 
-    def __init__(self, finetune_layers: int, max_length: int = 128, lora_rank: int = 0):
+    def __init__(self, finetune_layers: int, max_length: int = 128, lora_rank: int = 0, typed_markers: bool = False):
         from ...encoders.text import load_backbone
 
+        self.typed_markers = typed_markers
         self.tok, self.backbone = load_backbone()
         self.backbone.eval()
         n = len(self.backbone.encoder.layer)
@@ -36,17 +38,25 @@ class BottomEncoder:
     def top_layers(self):
         return self.backbone.encoder.layer[self.n_bottom:]
 
-    def inputs(self, tokens: list[str], head: tuple[int, int], tail: tuple[int, int], caption: str = "") -> dict:
+    def inputs(self, tokens: list[str], head: tuple[int, int], tail: tuple[int, int], caption: str = "",
+               head_type: str | None = None, tail_type: str | None = None) -> dict:
         """Word pieces of ``< head > ... [ tail ] ... [SEP] caption`` and the positions of the two opening marks
-        (``head`` / ``tail``: token spans [s, e))."""
-        marks = [(head[0], 0, HEAD_MARK[0]), (head[1], 1, HEAD_MARK[1]), (tail[0], 0, TAIL_MARK[0]),
-                 (tail[1], 1, TAIL_MARK[1])]
+        (``head`` / ``tail``: token spans [s, e)). With typed markers the types are written inside the
+        marks, punctuated as in Zhou & Chen's typed entity markers: ``< * person * head > ... [ ^ location ^
+        tail ]`` (types from :mod:`.types`; ``None`` is written ``entity``)."""
+        opening = {"head": [HEAD_MARK[0]], "tail": [TAIL_MARK[0]]}
+        if self.typed_markers:
+            opening["head"] += ["*", TYPE_WORDS[head_type], "*"]
+            opening["tail"] += ["^", TYPE_WORDS[tail_type], "^"]
+        marks = [(head[0], 0, "head", opening["head"]), (head[1], 1, None, [HEAD_MARK[1]]),
+                 (tail[0], 0, "tail", opening["tail"]), (tail[1], 1, None, [TAIL_MARK[1]])]
         words, pos, k = [], {}, 0
         marks.sort(key=lambda m: (m[0], -m[1]))
         for i in range(len(tokens) + 1):
             while k < len(marks) and marks[k][0] == i:
-                pos.setdefault(marks[k][2], len(words))
-                words.append(marks[k][2])
+                if marks[k][2]:
+                    pos.setdefault(marks[k][2], len(words))
+                words += marks[k][3]
                 k += 1
             if i < len(tokens):
                 words.append(tokens[i] if tokens[i].strip() else "_")
@@ -67,8 +77,9 @@ class BottomEncoder:
                     return j
             return 0
 
+        text_len = next((j for j, sq in enumerate(seq) if sq == 1), len(seq))
         return {"input_ids": enc["input_ids"], "token_type_ids": enc.get("token_type_ids"),
-                "head_pos": first(pos[HEAD_MARK[0]]), "tail_pos": first(pos[TAIL_MARK[0]])}
+                "head_pos": first(pos["head"]), "tail_pos": first(pos["tail"]), "text_len": text_len}
 
     @torch.inference_mode()
     def bottom(self, batch: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -118,6 +129,51 @@ class Prepared:
     bows: list
     labels: list
     samples: list = field(default_factory=list)
+    text_len: list = field(default_factory=list)     # word pieces of the first segment ([CLS] text [SEP])
+    text_vec: torch.Tensor | None = None             # [N, 384] sentence vectors of the text (gate input)
+    cap_vec: torch.Tensor | None = None              # [N, 384] ... of the caption (zeros: none)
+
+
+def sentence_vectors(texts: list[str], cache: str | None = None) -> torch.Tensor:
+    """MiniLM sentence embeddings [N, 384] of ``texts`` ("" -> zeros), kept in a FeatureStore under ``cache``."""
+    from ...encoders.text import get_text_encoder
+
+    enc = get_text_encoder()
+    store = FeatureStore(cache, "sentvec_" + content_key(enc.name))
+    todo = [t for t in dict.fromkeys(texts) if t and t not in store]
+    if todo:
+        store.update(dict(zip(todo, enc.encode(todo, progress=len(todo) >= 500).half())))
+        store.save()
+    zero = torch.zeros(enc.dim, dtype=torch.float16)
+    return torch.stack([store.data[t] if t else zero for t in texts]).float() if texts else torch.zeros(0, enc.dim)
+
+
+@dataclass
+class _Ent:
+    start_char: int
+    end_char: int
+    label_: str
+
+
+def sample_types(samples, cache: str | None = None, progress: bool = True) -> list[tuple]:
+    """(head type, tail type) of each MNRE sample from spaCy's NER over its text (:mod:`.types`)."""
+    from scene_graphs.textual import get_spacy
+
+    store = FeatureStore(cache, "ner_types")
+    todo = [t for t in dict.fromkeys(s.text for s in samples) if t not in store]
+    if todo:
+        docs = get_spacy().pipe(todo, batch_size=256)
+        if progress and len(todo) >= 500:
+            docs = tqdm(docs, total=len(todo), desc="entity types", unit="text")
+        store.update({t: [(e.start_char, e.end_char, e.label_) for e in d.ents] for t, d in zip(todo, docs)})
+        store.save()
+    out = []
+    for s in samples:
+        ents = [_Ent(*e) for e in store.data[s.text]]
+        spans = token_char_spans(s.tokens)
+        out.append(tuple(span_type(ents, spans[a][0], spans[b - 1][1]) for a, b in (s.head, s.tail)))
+    return out
+
 
 
 def sample_graphs(samples, mcfg: dict, cache: str | None = None, progress: bool = True) -> list[dict]:
@@ -150,12 +206,17 @@ def prepare_samples(samples, enc: BottomEncoder, mcfg: dict, vocab_index: dict |
                     progress: bool = True) -> Prepared:
     """Everything the model needs of ``samples`` (MNRE samples), bottom states and graphs cached under ``cache``."""
     use_cap = mcfg["use_caption"]
-    items = [enc.inputs(s.tokens, s.head, s.tail, s.caption if use_cap else "") for s in samples]
+    types = sample_types(samples, cache, progress) if mcfg.get("typed_markers") else [(None, None)] * len(samples)
+    items = [enc.inputs(s.tokens, s.head, s.tail, s.caption if use_cap else "", *ty) for s, ty in zip(samples, types)]
     hidden = enc.bottom_states(items, cache)
     graphs = sample_graphs(samples, mcfg, cache, progress) if mcfg["use_graph"] else [None] * len(samples)
     bows = [bow_ids(s.text, s.caption if use_cap else "", vocab_index) if vocab_index else [] for s in samples]
-    return Prepared(hidden, [it["head_pos"] for it in items], [it["tail_pos"] for it in items], graphs, bows,
-                    [s.relation for s in samples], samples)
+    p = Prepared(hidden, [it["head_pos"] for it in items], [it["tail_pos"] for it in items], graphs, bows,
+                 [s.relation for s in samples], samples, [it["text_len"] for it in items])
+    if mcfg.get("use_gate") and use_cap:
+        p.text_vec = sentence_vectors([s.text for s in samples], cache)
+        p.cap_vec = sentence_vectors([s.caption for s in samples], cache)
+    return p
 
 
 def make_batch(p: Prepared, idx: list[int], model, device="cpu") -> dict:
@@ -174,7 +235,27 @@ def make_batch(p: Prepared, idx: list[int], model, device="cpu") -> dict:
         b["graph"] = collate_graphs([p.graphs[i] for i in idx])
     if model.use_topics:
         b["bow"] = model.ntm.bow([p.bows[i] for i in idx])
+    if model.gate is not None and p.text_vec is not None:
+        pos = torch.arange(L)
+        b["caption_mask"] = ((pos[None, :] >= torch.tensor([p.text_len[i] for i in idx])[:, None])
+                             & mask.bool()).long()
+        b["text_vec"], b["cap_vec"] = p.text_vec[idx], p.cap_vec[idx]
     if str(device) != "cpu":
         b = {k: ({kk: vv.to(device) for kk, vv in v.items()} if isinstance(v, dict) else v.to(device))
              for k, v in b.items()}
     return b
+
+
+@torch.no_grad()
+def prepared_logits(model, p, batch_size: int = 128) -> torch.Tensor:
+    """Logits [N, C] of every row of a :class:`.samples.Prepared` (as ``MREISE.predict_prepared`` batches them)."""
+    model.eval()
+    order = sorted(range(len(p.labels)), key=lambda i: p.hidden[i].size(0))
+    out = [None] * len(order)
+    device = next(model.parameters()).device
+    for s in range(0, len(order), batch_size):
+        idx = order[s:s + batch_size]
+        logits = model(**make_batch(p, idx, model, device))[0]
+        for i, row in zip(idx, logits.float().cpu()):
+            out[i] = row
+    return torch.stack(out)
