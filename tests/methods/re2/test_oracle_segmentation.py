@@ -2,35 +2,16 @@
 alignment to the gold entities says."""
 import pytest
 
-from graphmie.data.funsd import LINK_LABEL
-from graphmie.document import Box, Document, Entity, Page, Relation, Token
 from graphmie.methods.re2.evaluate import EndToEnd, OracleSegmenter, evaluate_ocr, oracle_blocks
-from layout.ocr import OcrWord, words_to_form
-
-
-def W(text, x0, y0, x1, y1, line):
-    return OcrWord(text, Box(x0, y0, x1, y1), 0.9, line)
+from layout.ocr import words_to_form
+from re2_pages import W, gold_of, two_field_page
 
 
 def page():
     """Gold: "Name:" -> "John Smith"; "Address:" -> "12 High / Street" (wrapped). The OCR merges
     each question with its value on one line and reads a speck of noise."""
-    gold_words = [W("Name:", 0, 0, 40, 10, 0), W("John", 46, 0, 70, 10, 0), W("Smith", 74, 0, 100, 10, 0),
-                  W("Address:", 0, 30, 60, 40, 1), W("12", 70, 30, 85, 40, 1), W("High", 89, 30, 115, 40, 1),
-                  W("Street", 70, 43, 110, 53, 2)]
-    groups, labels = [[0], [1, 2], [3], [4, 5, 6]], ["question", "answer", "question", "answer"]
-    tokens = [Token(text=w.text, box=w.box, page=0) for w in gold_words]
-    ents = []
-    for k, (g, lab) in enumerate(zip(groups, labels)):
-        box = gold_words[g[0]].box
-        for i in g[1:]:
-            box = box.union(gold_words[i].box)
-        ents.append(Entity(id=f"e{k}", text=" ".join(gold_words[i].text for i in g), label=lab, tokens=list(g),
-                           box=box))
-    rels = [Relation(id="r0", head="e0", tail="e1", label=LINK_LABEL),
-            Relation(id="r1", head="e2", tail="e3", label=LINK_LABEL)]
-    gold = Document(id="t", kind="form", source="t.json", pages=[Page(index=0, width=200, height=100)],
-                    tokens=tokens, entities=ents, relations=rels, meta={"gold": True})
+    gold = gold_of(two_field_page(), [[0], [1, 2], [3], [4, 5, 6]], ["question", "answer", "question", "answer"],
+                   links=[(0, 1), (2, 3)])
     # OCR words in a shuffled order, boxes a little off, one word of noise on empty paper
     ocr = [W("Street", 71, 44, 111, 54, 2), W("Smith", 75, 1, 101, 11, 0), W("noise", 150, 80, 180, 90, 3),
            W("Name:", 1, 1, 41, 11, 0), W("High", 90, 31, 116, 41, 1), W("John", 47, 1, 71, 11, 0),
