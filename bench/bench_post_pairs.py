@@ -37,7 +37,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from graphmie.methods.mre_ise.types import SYMMETRIC  # noqa: E402
+from graphmie.methods.mre_ise.types import SYMMETRIC, reverse_label  # noqa: E402
 KINDS = ("rev_none", "rev_asym", "rev_sym", "other")
 #: the choice among variants: the highest cross-fitted all-pairs micro-F1 (``--prefer annotated``: the annotated
 #: pairs' F1, the first rule, fixed before the first measurement; changed after it because the calibration only
@@ -77,7 +77,7 @@ def post_pairs(samples) -> tuple[list[dict], int]:
                 rows.append({"sample": replace(group[0], head=a, tail=b, head_name=ents[a], tail_name=ents[b],
                                                relation="None"), "post": pi, "annotated": False, "kind": kind,
                              "reverse_label": rev.relation if rev else None,
-                             "inferred": rev.relation if kind == "rev_sym" else "None"})
+                             "inferred": reverse_label(rev.relation) if rev else "None"})
     return rows, len(posts)
 
 
