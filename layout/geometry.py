@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from graphmie.document import Box
 
 #: the eight direction sectors, counter-clockwise from east, 45° each, centred on the axis
@@ -72,3 +74,51 @@ def alignment(a: Box, b: Box, tol: float) -> tuple[int, ...]:
 def median_height(boxes: list[Box], default: float = 12.0) -> float:
     hs = sorted(b.height for b in boxes if b.height > 0)
     return hs[len(hs) // 2] if hs else default
+
+
+# --- the same relations for arrays of boxes ---------------------------------------------------
+# Each takes ``[..., 4]`` arrays of ``[x0, y0, x1, y1]`` that broadcast together (``a[:, None], b[None]``
+# for every pair of two lists, or two ``[P, 4]`` arrays for P pairs) and gives, element by element,
+# the same value as the function of one pair of boxes above.
+def box_array(boxes: list[Box]) -> np.ndarray:
+    """``[n, 4]`` float64 ``[x0, y0, x1, y1]`` rows."""
+    return np.array([b.to_list() for b in boxes], dtype=np.float64).reshape(-1, 4)
+
+
+def centers(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The centre ``(x, y)`` of each box (:attr:`Box.center`)."""
+    return (a[..., 0] + a[..., 2]) / 2, (a[..., 1] + a[..., 3]) / 2
+
+
+def sectors(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """:func:`sector` (int64)."""
+    (ax, ay), (bx, by) = centers(a), centers(b)
+    dx, dy = bx - ax, ay - by
+    ang = np.degrees(np.arctan2(dy, dx)) % 360.0
+    out = (((ang + 22.5) % 360.0) // 45.0).astype(np.int64)
+    out[(dx == 0) & (dy == 0)] = 0
+    return out
+
+
+def gaps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`gap`: the horizontal and the vertical empty space."""
+    gx = np.maximum(0.0, np.maximum(a[..., 0], b[..., 0]) - np.minimum(a[..., 2], b[..., 2]))
+    gy = np.maximum(0.0, np.maximum(a[..., 1], b[..., 1]) - np.minimum(a[..., 3], b[..., 3]))
+    return gx, gy
+
+
+def v_overlaps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """:func:`v_overlap`."""
+    inter = np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1])
+    return np.maximum(0.0, inter) / np.maximum(np.minimum(a[..., 3] - a[..., 1], b[..., 3] - b[..., 1]), 1e-6)
+
+
+def h_overlaps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """:func:`h_overlap`."""
+    inter = np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0])
+    return np.maximum(0.0, inter) / np.maximum(np.minimum(a[..., 2] - a[..., 0], b[..., 2] - b[..., 0]), 1e-6)
+
+
+def same_lines(a: np.ndarray, b: np.ndarray, thresh: float = 0.5) -> np.ndarray:
+    """:func:`same_line` (bool)."""
+    return v_overlaps(a, b) >= thresh

@@ -25,8 +25,8 @@ import torch
 
 from graphmie.document import Box
 
-from .geometry import (ALIGNMENTS, DIST_BUCKETS, DIST_EDGES, SECTORS, alignment, distance_bucket, median_height,
-                       sector)
+from .geometry import (ALIGNMENTS, DIST_BUCKETS, DIST_EDGES, SECTORS, alignment, box_array, centers,
+                       distance_bucket, gaps, median_height, same_lines, sector, sectors)
 from .regions import analyse
 
 NODE_TYPES = ("entity", "line", "block", "table")
@@ -35,10 +35,6 @@ CONTAIN = ("none", "contains", "inside")
 EDGE_DIM = len(SECTORS) + len(DIST_BUCKETS) + len(ALIGNMENTS) + len(CONTAIN) + 3
 #: node geometry: x0,y0,x1,y1,w,h (page-normalised), log text height, node type one-hot
 GEO_DIM = 7 + len(NODE_TYPES)
-
-
-def box_array(boxes: list[Box]) -> np.ndarray:
-    return np.array([b.to_list() for b in boxes], dtype=np.float64).reshape(-1, 4)
 
 
 def gap_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -60,11 +56,9 @@ def knn_pairs(boxes: list[Box], k: int) -> list[tuple[int, int]]:
     np.fill_diagonal(d, np.inf)
     kk = min(k, n - 1)
     nn = np.argpartition(d, kk - 1, axis=1)[:, :kk]
-    pairs = set()
-    for i in range(n):
-        for j in nn[i]:
-            pairs.add((min(i, int(j)), max(i, int(j))))
-    return sorted(pairs)
+    i, j = np.repeat(np.arange(n), kk), nn.ravel()
+    code = np.unique(np.minimum(i, j) * n + np.maximum(i, j))      # sorted, each pair once
+    return list(zip((code // n).tolist(), (code % n).tolist()))
 
 
 def edge_type(a: Box, b: Box, unit: float, contain: int = 0) -> dict:
@@ -100,20 +94,13 @@ def edge_arrays(arr: np.ndarray, src: np.ndarray, dst: np.ndarray, contain: np.n
     returns ``(features [E, EDGE_DIM], sector [E], distance bucket [E])``."""
     a, b = arr[src], arr[dst]
     E = len(src)
-    ca, cb = (a[:, :2] + a[:, 2:]) / 2, (b[:, :2] + b[:, 2:]) / 2
-    dx, dy = cb[:, 0] - ca[:, 0], ca[:, 1] - cb[:, 1]
-    ang = np.degrees(np.arctan2(dy, dx)) % 360.0
-    sect = (((ang + 22.5) % 360.0) // 45.0).astype(np.int64)
-    sect[(dx == 0) & (dy == 0)] = 0
-    gx = np.maximum(0.0, np.maximum(a[:, 0], b[:, 0]) - np.minimum(a[:, 2], b[:, 2]))
-    gy = np.maximum(0.0, np.maximum(a[:, 1], b[:, 1]) - np.minimum(a[:, 3], b[:, 3]))
-    gap = np.hypot(gx, gy)
+    (ax, ay), (bx, by) = centers(a), centers(b)
+    sect = sectors(a, b)
+    gap = np.hypot(*gaps(a, b))
     dist = np.searchsorted(np.array(DIST_EDGES), gap / max(unit, 1e-6), side="right")
     tol = 0.5 * unit
-    inter = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
-    vov = np.maximum(0.0, inter) / np.maximum(np.minimum(a[:, 3] - a[:, 1], b[:, 3] - b[:, 1]), 1e-6)
-    align = np.stack([vov >= 0.5, np.abs(a[:, 0] - b[:, 0]) <= tol, np.abs(a[:, 2] - b[:, 2]) <= tol,
-                      np.abs(ca[:, 0] - cb[:, 0]) <= tol, np.abs(a[:, 1] - b[:, 1]) <= tol], 1).astype(np.float32)
+    align = np.stack([same_lines(a, b), np.abs(a[:, 0] - b[:, 0]) <= tol, np.abs(a[:, 2] - b[:, 2]) <= tol,
+                      np.abs(ax - bx) <= tol, np.abs(a[:, 1] - b[:, 1]) <= tol], 1).astype(np.float32)
     v = np.zeros((E, EDGE_DIM), dtype=np.float32)
     rows = np.arange(E)
     v[rows, sect] = 1.0
@@ -124,8 +111,8 @@ def edge_arrays(arr: np.ndarray, src: np.ndarray, dst: np.ndarray, contain: np.n
     o += len(ALIGNMENTS)
     v[rows, o + contain] = 1.0
     o += len(CONTAIN)
-    v[:, o] = np.clip((cb[:, 0] - ca[:, 0]) / (30 * unit), -1.0, 1.0)
-    v[:, o + 1] = np.clip((cb[:, 1] - ca[:, 1]) / (30 * unit), -1.0, 1.0)
+    v[:, o] = np.clip((bx - ax) / (30 * unit), -1.0, 1.0)
+    v[:, o + 1] = np.clip((by - ay) / (30 * unit), -1.0, 1.0)
     v[:, o + 2] = np.log1p(gap / unit) / 4
     return v, sect, dist
 
@@ -138,6 +125,33 @@ def node_geometry(box: Box, width: float, height: float, unit: float, node_type:
     return g + t
 
 
+def node_geometries(arr: np.ndarray, node_types: list[int], width: float, height: float, unit: float) -> np.ndarray:
+    """:func:`node_geometry` for many nodes at once: ``arr`` node boxes ``[N, 4]`` -> ``[N, GEO_DIM]``."""
+    w, h = arr[:, 2] - arr[:, 0], arr[:, 3] - arr[:, 1]
+    geo = np.zeros((len(arr), GEO_DIM), dtype=np.float32)
+    geo[:, :6] = np.stack([arr[:, 0] / width, arr[:, 1] / height, arr[:, 2] / width, arr[:, 3] / height,
+                           w / width, h / height], 1)
+    geo[:, 6] = np.log1p(h / max(unit, 1e-6))
+    geo[np.arange(len(arr)), 7 + np.asarray(node_types, dtype=np.int64)] = 1.0
+    return geo
+
+
+def region_boxes(arr: np.ndarray, groups: list[list[int]]) -> np.ndarray:
+    """``[len(groups), 4]``: the box around each (non-empty) group of the boxes ``arr``, as
+    ``Box.union`` of its members gives it."""
+    if not groups:
+        return np.zeros((0, 4))
+    flat = np.concatenate([np.asarray(g, dtype=np.int64) for g in groups])
+    starts = np.cumsum([0] + [len(g) for g in groups[:-1]])
+    return np.concatenate([np.minimum.reduceat(arr[flat, :2], starts), np.maximum.reduceat(arr[flat, 2:], starts)], 1)
+
+
+def both_ways(a: np.ndarray, b: np.ndarray, fwd: np.ndarray, back: np.ndarray):
+    """Directed edges ``a[k] -> b[k]`` (containment ``fwd[k]``), each followed by ``b[k] -> a[k]``
+    (containment ``back[k]``): ``(src, dst, contain)``."""
+    return np.stack([a, b], 1).ravel(), np.stack([b, a], 1).ravel(), np.stack([fwd, back], 1).ravel()
+
+
 def build_layout_graph(boxes: list[Box], width: float, height: float, entity_x: torch.Tensor,
                        k: int = 8, regions: bool = True, edge_types: bool = True):
     """A PyG ``Data`` for one page.
@@ -148,71 +162,56 @@ def build_layout_graph(boxes: list[Box], width: float, height: float, entity_x: 
     ``[N, GEO_DIM]``, ``node_type`` ``[N]``, ``edge_index`` ``[2, E]``, ``edge_attr``
     ``[E, EDGE_DIM]``, and for inspection ``edge_sector``, ``edge_distance``,
     ``edge_contain`` ``[E]``, ``n_entities``, ``regions`` (list of (kind, members)).
+    Edges: each k-nearest pair both ways, then each region with each of its members, both ways.
     """
     from torch_geometric.data import Data
 
     n = len(boxes)
     unit = median_height(boxes)
-    node_boxes = list(boxes)
+    arr = box_array(boxes)
     node_types = [0] * n
-    members: list[list[int]] = [[i] for i in range(n)]
-    src, dst, cont = [], [], []
+    region_list = []                           # (kind, member entities) of each region node, in order
+    owner, member = [], []                     # region edges: (region node, member node), in order
 
-    def add(i: int, j: int, contain: int = 0):
-        src.append(i)
-        dst.append(j)
-        cont.append(contain)
+    def add_region(kind: str, ents: list[int], children: list[int]) -> int:
+        r = n + len(region_list)
+        node_types.append(NODE_TYPES.index(kind))
+        region_list.append((kind, ents))
+        owner.extend([r] * len(children))
+        member.extend(children)
+        return r
 
-    for i, j in knn_pairs(boxes, k):
-        add(i, j)
-        add(j, i)
-    region_list = []
     if regions and n:
         lay = analyse(boxes, unit)
         line_node = {}
         groups = [("line", g) for g in lay.lines if len(g) > 1] + [("block", g) for g in lay.blocks]
         for kind, g in groups:
-            r = len(node_boxes)
-            box = boxes[g[0]]
-            for i in g[1:]:
-                box = box.union(boxes[i])
-            node_boxes.append(box)
-            node_types.append(NODE_TYPES.index(kind))
-            members.append(list(g))
-            region_list.append((kind, list(g)))
+            r = add_region(kind, list(g), list(g))
             if kind == "line":
                 line_node[tuple(g)] = r
-            for i in g:
-                add(r, i, 1)
-                add(i, r, 2)
         for rows in lay.tables:
-            r = len(node_boxes)
-            ents = [i for row in rows for i in lay.lines[row]]
-            box = boxes[ents[0]]
-            for i in ents[1:]:
-                box = box.union(boxes[i])
-            node_boxes.append(box)
-            node_types.append(NODE_TYPES.index("table"))
-            members.append(ents)
-            region_list.append(("table", ents))
+            kids = []
             for row in rows:
                 child = line_node.get(tuple(lay.lines[row]))
-                kids = [child] if child is not None else lay.lines[row]
-                for c in kids:
-                    add(r, c, 1)
-                    add(c, r, 2)
+                kids.extend([child] if child is not None else lay.lines[row])
+            add_region("table", [i for row in rows for i in lay.lines[row]], kids)
+    knn = np.array(knn_pairs(boxes, k), dtype=np.int64).reshape(-1, 2)
+    n_knn, n_reg = len(knn), len(owner)
+    src, dst, cont = both_ways(np.concatenate([knn[:, 0], np.array(owner, dtype=np.int64)]),
+                               np.concatenate([knn[:, 1], np.array(member, dtype=np.int64)]),
+                               np.repeat(np.array([0, 1], dtype=np.int64), [n_knn, n_reg]),
+                               np.repeat(np.array([0, 2], dtype=np.int64), [n_knn, n_reg]))
+    node_arr = np.concatenate([arr, region_boxes(arr, [ents for _, ents in region_list])])
     x_parts = [entity_x] if n else [entity_x.new_zeros(0, entity_x.shape[-1])]
-    if len(node_boxes) > n:
-        x_parts.append(torch.stack([entity_x[m].mean(0) for m in members[n:]]))
-    geo = torch.tensor([node_geometry(b, width, height, unit, t) for b, t in zip(node_boxes, node_types)],
-                       dtype=torch.float32).reshape(-1, GEO_DIM)
-    attrs, sect, dist = edge_arrays(box_array(node_boxes), np.array(src, dtype=np.int64),
-                                    np.array(dst, dtype=np.int64), np.array(cont, dtype=np.int64), unit)
+    if region_list:
+        x_parts.append(torch.stack([entity_x[ents].mean(0) for _, ents in region_list]))
+    geo = torch.from_numpy(node_geometries(node_arr, node_types, width, height, unit))
+    attrs, sect, dist = edge_arrays(node_arr, src, dst, cont, unit)
     edge_attr = torch.from_numpy(attrs)
     if not edge_types:
         edge_attr = torch.zeros_like(edge_attr)
     return Data(x=torch.cat(x_parts).float(), geo=geo, node_type=torch.tensor(node_types, dtype=torch.long),
-                edge_index=torch.tensor([src, dst], dtype=torch.long).reshape(2, -1), edge_attr=edge_attr,
+                edge_index=torch.from_numpy(np.stack([src, dst])), edge_attr=edge_attr,
                 edge_sector=torch.from_numpy(sect), edge_distance=torch.from_numpy(dist),
-                edge_contain=torch.tensor(cont, dtype=torch.long), n_entities=n, unit=unit,
-                regions=region_list, num_nodes=len(node_boxes))
+                edge_contain=torch.from_numpy(cont), n_entities=n, unit=unit,
+                regions=region_list, num_nodes=len(node_arr))

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from graphmie.document import Box, Region
 
-from .geometry import h_overlap, median_height, same_line
+from .geometry import box_array, h_overlaps, median_height, same_line, same_lines
 
 
 def _union(boxes: list[Box]) -> Box:
@@ -65,13 +67,13 @@ def group_lines(boxes: list[Box], thresh: float = 0.5) -> list[list[int]]:
 def group_blocks(boxes: list[Box], unit: float, max_gap: float = 1.0) -> list[list[int]]:
     """Paragraph-like stacks: boxes that overlap horizontally and are at most ``max_gap``
     text heights apart vertically are joined (transitively)."""
+    arr = box_array(boxes)
+    a, b = arr[:, None], arr[None]
+    vgap = np.maximum(a[..., 1], b[..., 1]) - np.minimum(a[..., 3], b[..., 3])
+    join = (h_overlaps(a, b) > 0.0) & (vgap <= max_gap * unit) & ~same_lines(a, b)
     dsu = _DSU(len(boxes))
-    for i in range(len(boxes)):
-        for j in range(i + 1, len(boxes)):
-            a, b = boxes[i], boxes[j]
-            vgap = max(a.y0, b.y0) - min(a.y1, b.y1)
-            if h_overlap(a, b) > 0.0 and vgap <= max_gap * unit and not same_line(a, b):
-                dsu.union(i, j)
+    for i, j in zip(*np.nonzero(np.triu(join, 1))):
+        dsu.union(int(i), int(j))
     return sorted((sorted(g, key=lambda i: (boxes[i].y0, boxes[i].x0)) for g in dsu.groups()),
                   key=lambda g: (min(boxes[i].y0 for i in g), min(boxes[i].x0 for i in g)))
 
@@ -163,6 +165,17 @@ def segment_words(words: list[tuple[str, Box]], unit: float | None = None,
     return segs
 
 
+def _stack_fits(arr: np.ndarray, unit: float, max_gap: float, tol: float, min_ratio: float) -> np.ndarray:
+    """``[n, n]``: whether segment ``j`` (box row ``j`` of ``arr``) may be stacked below segment
+    ``i`` by :func:`merge_segments`' geometric test (never ``i`` below itself)."""
+    a, b = arr[:, None], arr[None]
+    vgap = b[..., 1] - a[..., 3]
+    fits = (-0.3 * unit <= vgap) & (vgap <= max_gap * unit) & (np.abs(a[..., 0] - b[..., 0]) <= tol * unit) \
+        & ~same_lines(a, b) & (a[..., 2] - a[..., 0] >= min_ratio * (b[..., 2] - b[..., 0]))
+    np.fill_diagonal(fits, False)
+    return fits
+
+
 def merge_segments(boxes: list[Box], unit: float | None = None, max_gap: float = 0.6,
                    tol: float = 1.0, min_ratio: float = 0.7, texts: list[str] | None = None) -> list[list[int]]:
     """Stack segments of consecutive rows into one block when they are left-aligned (within
@@ -173,23 +186,19 @@ def merge_segments(boxes: list[Box], unit: float | None = None, max_gap: float =
     (a field label) is never stacked onto the one below it."""
     unit = unit or median_height(boxes)
     order = sorted(range(len(boxes)), key=lambda i: (boxes[i].y0, boxes[i].x0))
+    fits = _stack_fits(box_array(boxes)[order], unit, max_gap, tol, min_ratio)
+    if texts is not None:
+        fits[np.array([texts[i].rstrip().endswith(":") for i in order], dtype=bool)] = False   # a field label
     below: dict[int, int] = {}
     taken = set()
-    for i in order:
-        best = None
-        for j in order:
-            if j == i or j in taken:
-                continue
-            a, b = boxes[i], boxes[j]
-            vgap = b.y0 - a.y1
-            if -0.3 * unit <= vgap <= max_gap * unit and abs(a.x0 - b.x0) <= tol * unit \
-                    and not same_line(a, b) and a.width >= min_ratio * b.width \
-                    and not (texts is not None and texts[i].rstrip().endswith(":")):
-                if best is None or b.y0 < boxes[best].y0:
-                    best = j
-        if best is not None:
-            below[i] = best
-            taken.add(best)
+    free = np.ones(len(order), dtype=bool)
+    for k, i in enumerate(order):
+        # the free segment that fits highest up: the first in reading order
+        fit = np.flatnonzero(fits[k] & free)
+        if len(fit):
+            below[i] = order[fit[0]]
+            taken.add(order[fit[0]])
+            free[fit[0]] = False
     blocks, seen = [], set()
     for i in order:
         if i in seen or i in taken:

@@ -51,10 +51,10 @@ def _box(v, path, where):
     try:
         if not isinstance(v, (list, tuple)) or len(v) != 4 or any(isinstance(a, (bool, str, bytes)) for a in v):
             raise TypeError("needs 4 numbers")
-        x0, y0, x1, y1 = (float(a) for a in v)
+        x0, y0, x1, y1 = map(float, v)
     except (TypeError, ValueError, OverflowError) as e:
         raise GraphmieError("E019", path, detail=f"{where}: 'box' must be [x0, y0, x1, y1], not {v!r} ({e})") from None
-    if not all(math.isfinite(a) for a in (x0, y0, x1, y1)):
+    if not (math.isfinite(x0) and math.isfinite(y0) and math.isfinite(x1) and math.isfinite(y1)):
         raise GraphmieError("E009", path, detail=f"{where}: box {v!r} (coordinates must be finite)")
     if min(x0, y0, x1, y1) < 0:
         raise GraphmieError("E009", path, detail=f"{where}: box {v!r} (coordinates must be >= 0: pixels from "
@@ -129,16 +129,17 @@ def parse_funsd(data, path: str | Path, image: Path | None = None) -> Document:
         if not isinstance(words, list):
             raise GraphmieError("E019", path, detail=f"entity {eid}: 'words' must be a list")
         idx = []
+        word = f"entity {eid} word"
         for w in words:
             if not isinstance(w, dict):
                 raise GraphmieError("E004", path, detail=f"entity {eid}: a word that is not an object")
             if "box" not in w:
                 raise GraphmieError("E018", path, detail=f"entity {eid}: a word without 'box'")
-            text = _text(w.get("text", ""), path, f"entity {eid} word", fix)
+            text = _text(w.get("text", ""), path, word, fix)
             if not text.strip():
                 continue
             idx.append(len(tokens))
-            tokens.append(Token(text=text, box=_box(w["box"], path, f"entity {eid} word"), page=0))
+            tokens.append(Token(text=text, box=_box(w["box"], path, word), page=0))
         text = _text(ent.get("text", ""), path, f"entity {eid}", fix).strip() or " ".join(tokens[i].text for i in idx)
         if not text:
             stats["empty_entities"] += 1

@@ -27,8 +27,8 @@ def text_shape(text: str) -> list[float]:
     t = text.strip()
     n = max(len(t), 1)
     words = t.split()
-    return [float(t.endswith(":")), float(":" in t), sum(c.isdigit() for c in t) / n,
-            sum(c.isupper() for c in t) / n, float(t.isupper() and any(c.isalpha() for c in t)),
+    return [float(t.endswith(":")), float(":" in t), sum(map(str.isdigit, t)) / n,
+            sum(map(str.isupper, t)) / n, float(t.isupper() and any(map(str.isalpha, t))),
             math.log1p(len(words)) / 3, math.log1p(len(t)) / 5, float(not t),
             float(t.endswith("?")), float(any(c in "_$%/#" for c in t))]
 
@@ -39,25 +39,31 @@ def ink_features(image: str | None, boxes) -> torch.Tensor:
     Zeros for a PDF page (its boxes are in points, the picture is not read)."""
     import numpy as np
 
-    out = torch.zeros(len(boxes), INK_DIM)
     if not image or not Path(image).exists() or Path(image).suffix.lower() == ".pdf":
-        return out
+        return torch.zeros(len(boxes), INK_DIM)
     try:
         from PIL import Image
 
         with Image.open(image) as im:
-            g = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+            grey = np.asarray(im if im.mode == "L" else im.convert("L"))      # a grey scan as it is
     except Exception:  # noqa: BLE001 - no image cues for an unreadable image; the text path still works
-        return out
-    H, W = g.shape
-    for i, b in enumerate(boxes):
+        return torch.zeros(len(boxes), INK_DIM)
+    H, W = grey.shape
+    # grey levels in [0, 1], converted only under the boxes (most of a page is outside them) but
+    # into a page-sized array: each crop is then the same strided view as a crop of the whole
+    # converted page, so numpy's sums run in the same order and give the same figures
+    g = np.empty((H, W), dtype=np.float32)
+    rows = []
+    for b in boxes:
         x0, y0 = max(int(b.x0), 0), max(int(b.y0), 0)
         x1, y1 = min(max(int(math.ceil(b.x1)), x0 + 1), W), min(max(int(math.ceil(b.y1)), y0 + 1), H)
         crop = g[y0:y1, x0:x1]
         if crop.size == 0:
+            rows.append((0.0,) * INK_DIM)
             continue
-        out[i] = torch.tensor([float((crop < 0.5).mean()), float(1 - crop.mean()), float(crop.std()), 1.0])
-    return out
+        np.divide(grey[y0:y1, x0:x1], np.float32(255.0), out=crop, dtype=np.float32)
+        rows.append((np.count_nonzero(crop < 0.5) / crop.size, float(1 - crop.mean()), float(crop.std()), 1.0))
+    return torch.tensor(rows, dtype=torch.float32).reshape(-1, INK_DIM)
 
 
 class Featurizer:

@@ -114,3 +114,39 @@ def test_unknown_config_key_and_bad_features_are_coded():
     with pytest.raises(GraphmieError) as e:
         Featurizer("bert")
     assert e.value.code == "E022"
+
+
+def test_ink_features_equal_the_per_box_definition(tmp_path):
+    """The ink cues of grey and colour pages, box by box as defined (boxes inside, across and
+    outside the page, fractional and empty), and zeros without a readable picture."""
+    import numpy as np
+    from PIL import Image
+
+    from graphmie.methods.re2.features import INK_DIM, ink_features
+
+    def per_box(image, boxes):
+        with Image.open(image) as im:
+            g = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+        out = torch.zeros(len(boxes), INK_DIM)
+        H, W = g.shape
+        for i, b in enumerate(boxes):
+            x0, y0 = max(int(b.x0), 0), max(int(b.y0), 0)
+            x1, y1 = min(max(int(math.ceil(b.x1)), x0 + 1), W), min(max(int(math.ceil(b.y1)), y0 + 1), H)
+            crop = g[y0:y1, x0:x1]
+            if crop.size:
+                out[i] = torch.tensor([float((crop < 0.5).mean()), float(1 - crop.mean()), float(crop.std()), 1.0])
+        return out
+
+    rng = np.random.default_rng(0)
+    page = rng.integers(0, 256, size=(120, 90, 3), dtype=np.uint8)
+    boxes = [Box(0, 0, 90, 120), Box(10.5, 20.2, 40.7, 31.1), Box(0, 0, 90, 3), Box(80, 110, 200, 300),
+             Box(300, 300, 310, 310), Box(5, 5, 5, 5), Box(12, 40, 13, 41)]
+    Image.fromarray(page[..., 0], "L").save(tmp_path / "grey.png")
+    Image.fromarray(page, "RGB").save(tmp_path / "colour.png")
+    for name in ("grey.png", "colour.png"):
+        got = ink_features(str(tmp_path / name), boxes)
+        assert got.dtype == torch.float32 and torch.equal(got, per_box(tmp_path / name, boxes))
+    assert torch.equal(ink_features(str(tmp_path / "grey.png"), []), torch.zeros(0, INK_DIM))
+    (tmp_path / "broken.png").write_bytes((tmp_path / "grey.png").read_bytes()[:200])
+    assert torch.equal(ink_features(str(tmp_path / "broken.png"), boxes), torch.zeros(len(boxes), INK_DIM))
+    assert torch.equal(ink_features(None, boxes), torch.zeros(len(boxes), INK_DIM))
