@@ -190,15 +190,20 @@ def merge_segments(boxes: list[Box], unit: float | None = None, max_gap: float =
     if texts is not None:
         fits[np.array([texts[i].rstrip().endswith(":") for i in order], dtype=bool)] = False   # a field label
     below: dict[int, int] = {}
-    taken = set()
     free = np.ones(len(order), dtype=bool)
     for k, i in enumerate(order):
         # the free segment that fits highest up: the first in reading order
         fit = np.flatnonzero(fits[k] & free)
         if len(fit):
             below[i] = order[fit[0]]
-            taken.add(order[fit[0]])
             free[fit[0]] = False
+    return stack_chains(order, below)
+
+
+def stack_chains(order: list[int], below: dict[int, int]) -> list[list[int]]:
+    """The blocks of :func:`merge_segments`: from each segment (in ``order``) that is nobody's
+    ``below``, the chain of segments stacked under it."""
+    taken = set(below.values())
     blocks, seen = [], set()
     for i in order:
         if i in seen or i in taken:

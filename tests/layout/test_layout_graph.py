@@ -4,7 +4,7 @@ import torch
 from graphmie.document import Box
 from layout.geometry import SECTORS, alignment, distance_bucket, sector
 from layout.graph import CONTAIN, EDGE_DIM, NODE_TYPES, build_layout_graph, edge_vector
-from layout.regions import analyse, group_lines, group_tables, merge_segments, segment_words
+from layout.regions import analyse, group_lines, group_tables, merge_segments, segment_words, stack_chains
 
 A = Box(0, 0, 10, 10)
 
@@ -225,16 +225,7 @@ def _merge_segments_loop(boxes, unit, max_gap=0.6, tol=1.0, min_ratio=0.7, texts
         if best is not None:
             below[i] = best
             taken.add(best)
-    blocks, seen = [], set()
-    for i in order:
-        if i in seen or i in taken:
-            continue
-        chain = [i]
-        while chain[-1] in below:
-            chain.append(below[chain[-1]])
-        seen.update(chain)
-        blocks.append(chain)
-    return blocks
+    return stack_chains(order, below)          # (the chaining itself did not change)
 
 
 def test_group_blocks_and_merge_segments_equal_their_pairwise_loops():
