@@ -109,10 +109,11 @@ def test_train_recipes_config_end_to_end(tmp_path):
     cfg = load_config(REPO / "configs" / "procedure_seqgmper_recipes.toml", {
         "data.path": str(shared("wikihow_fg", "data")), "data.dev_fraction": 0.85, "training.epochs": 1,
         "model.hidden": 32, "adaptation.recipes": str(shared("recipe_fg_en", "Parser", "dev.conllu")),
-        "adaptation.epochs": 1, "adaptation.limit": 6, "adaptation.labels": "separate"})
+        "adaptation.epochs": 1, "adaptation.limit": 6, "adaptation.labels": "separate", "encoder.epochs": 1})
     metrics = ProcedureTask.train(cfg, tmp_path)
     assert metrics["train_documents"] == 14 and metrics["recipe_documents"] == 6
     side = json.loads((tmp_path / "model.json").read_text())
     assert side["config"]["adaptation"]["mode"] == "pretrain" and side["record"]["recipes_skipped"] == []
+    assert side["config"]["encoder"]["tune"] == "lora"                    # the shipped recipe tunes MiniLM
     m = ProcedureTask.evaluate(FIXTURE, None, tmp_path)                   # reloads with the recipe heads
     assert m["documents"] == 1 and m["gold_flows"] == 5
