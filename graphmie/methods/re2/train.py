@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ...data.funsd import dev_split
 from ...engine.checkpoint import WEIGHTS_DIR, save_checkpoint
-from ...engine.trainer import Trainer, command_line, write_run_record
+from ...engine.trainer import Trainer, command_line, set_threads, write_run_record
 from .data import Sample, batch_forward, make_sample, read_folder
 from .evaluate import evaluate_ocr, score_samples
 from .features import Featurizer
@@ -94,6 +94,8 @@ def train_segmentation(cfg: dict, by_id: dict, train_ids: list[str], feats: Feat
 def train(method, config: dict, out_dir: Path) -> dict:
     """``graphmie train``: read the FUNSD folder, split off dev, train the members, score, save."""
     cfg = method.resolve_config(config, (config.get("meta") or {}).get("config_path"))
+    if cfg["training"]["threads"]:
+        set_threads(cfg["training"]["threads"])   # the segmenters too, not only the members' Trainer
     dcfg = cfg["data"]
     folder = Path(dcfg["path"])
     docs = read_folder(folder)
