@@ -7,19 +7,23 @@ Rows (MNER micro-F1, span + type, as H-Index / PGIM / RiVEG define it):
   on the first ``--llm-tweets`` dev tweets also with knowledge from the local SmolLM2 (the file
   ``bench/bench_llm_knowledge.py`` writes; skipped when it is absent) against ChatGPT's and none
   on the same tweets.
-- Twitter-2015 / Twitter-2017 valid: their knowledge taggers (`entity_mner_t15`, `entity_mner_t17`)
-  with PGIM's ChatGPT knowledge and without.
+- Twitter-2015 / Twitter-2017 valid: their knowledge taggers (`entity_mner_t15`, `entity_mner_t17`, seed 13)
+  with PGIM's ChatGPT knowledge and without; where the pair is shipped (`entity_mner_t15_pair`, `_t17_pair`: a
+  second tagger, seed 14, that lists the first as its ``model.members``), the second tagger alone and the
+  pair's average, with the knowledge and without.
 
 Every row is also timed (tweets/s on one thread, loading included); generating the knowledge with the
 local LLM is timed by ``bench/bench_llm_knowledge.py``.
 
     python3 -m bench.bench_entity_knowledge        # writes bench/results/entity_knowledge.json
+    python3 -m bench.bench_entity_knowledge --ship runs/e13/t17_s14 entity_mner_t17_pair entity_mner_t17
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -55,6 +59,41 @@ def row(root: Path, split: str, **kw) -> dict:
             **{k: round(100 * m[k], 2) for k in GROUNDING_KEYS if k in m}}
 
 
+def alone(name: str, tmp: Path) -> Path:
+    """A copy of shipped checkpoint ``name`` without its ensemble members (the tagger by itself)."""
+    import shutil
+
+    from graphmie.engine.checkpoint import WEIGHTS_DIR, read_sidecar, write_sidecar
+
+    dst = tmp / f"{name}_alone.safetensors"
+    shutil.copyfile(WEIGHTS_DIR / f"{name}.safetensors", dst)
+    side = read_sidecar(WEIGHTS_DIR / f"{name}.safetensors")
+    cfg = json.loads(json.dumps(side["config"]))
+    cfg["model"]["members"] = []
+    write_sidecar(dst, side["method"], cfg, side["meta"], side["record"])
+    return dst
+
+
+def ship_pair(run: Path, name: str, member: str) -> Path:
+    """Copy the tagger trained into ``run`` to graphmie/weights/``name`` (weights bytes unchanged), its
+    sidecar's config listing shipped tagger ``member`` in ``model.members`` (the two are averaged)."""
+    import shutil
+
+    from graphmie.engine.checkpoint import WEIGHTS_DIR, read_sidecar, write_sidecar
+
+    dst = WEIGHTS_DIR / f"{name}.safetensors"
+    shutil.copyfile(run / "model.safetensors", dst)
+    side = read_sidecar(run / "model.safetensors")
+    cfg = json.loads(json.dumps(side["config"]))
+    cfg["model"]["members"] = [member]
+    rec = dict(side["record"], shipped_from=str(run), ensemble=(
+        f"this tagger (seed {side['record'].get('seed')}) and {member} (its model.members), their tag and "
+        "groundability probabilities averaged; dev_metrics are this tagger's alone at the end of its training"))
+    write_sidecar(dst, side["method"], cfg, side["meta"], rec)
+    print(f"shipped {run} as {dst.name}, averaged with {member}")
+    return dst
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--llm-file", type=Path, default=REPO_ROOT / "runs" / "knowledge" / "smollm2_dev.txt")
@@ -62,7 +101,12 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "entity_knowledge.json")
     ap.add_argument("--benchmarks", nargs="+", choices=BENCHMARKS, default=list(BENCHMARKS),
                     help="run only these; the others' rows are kept from --out")
+    ap.add_argument("--ship", nargs=3, metavar=("RUN", "NAME", "MEMBER"),
+                    help="only ship the tagger of run folder RUN as NAME, averaged with shipped tagger MEMBER")
     a = ap.parse_args(argv)
+    if a.ship:
+        ship_pair(Path(a.ship[0]), a.ship[1], a.ship[2])
+        return 0
     torch.set_num_threads(1)
 
     out: dict = {"metric": "MNER micro-F1 (exact span and type), percent", "anchors_test": ANCHORS,
@@ -95,9 +139,17 @@ def main(argv=None) -> int:
     for year, ck in (("2015", "entity_mner_t15"), ("2017", "entity_mner_t17")):
         root = DATA / f"twitter{year}"
         if f"twitter{year}" in a.benchmarks and (root / "valid.txt").exists():
-            out["benchmarks"][f"twitter{year}"] = {
-                "knowledge tagger, PGIM knowledge + caption": row(root, "valid", checkpoint=ck),
-                "knowledge tagger, no knowledge, caption": row(root, "valid", checkpoint=ck, knowledge="none")}
+            rows = {"knowledge tagger, PGIM knowledge + caption": row(root, "valid", checkpoint=ck),
+                    "knowledge tagger, no knowledge, caption": row(root, "valid", checkpoint=ck, knowledge="none")}
+            pair = f"{ck}_pair"
+            if (REPO_ROOT / "graphmie" / "weights" / f"{pair}.safetensors").exists():
+                with tempfile.TemporaryDirectory() as tmp:
+                    rows["second tagger (seed 14) alone, PGIM knowledge + caption"] = row(
+                        root, "valid", checkpoint=alone(pair, Path(tmp)), extra={"of": pair})
+                rows["pair average (seeds 13 + 14), PGIM knowledge + caption"] = row(root, "valid", checkpoint=pair)
+                rows["pair average (seeds 13 + 14), no knowledge, caption"] = row(root, "valid", checkpoint=pair,
+                                                                                  knowledge="none")
+            out["benchmarks"][f"twitter{year}"] = rows
     if not out["benchmarks"]:
         print(f"skipped: no MNER data under {DATA}", file=sys.stderr)
         return 0

@@ -40,10 +40,16 @@ ROWS = {  # name -> config overrides (on configs/post_mre_ise.toml)
     "text_only_reversed": TEXT_ONLY + ["data.reverse_pairs=1.0"],
     "text_only_lora": TEXT_ONLY + ["model.finetune_layers=0", "model.lora_rank=16", "training.lr_encoder=5e-4"],
     "gate_lora": ["model.use_gate=true", "model.finetune_layers=0", "model.lora_rank=16", "training.lr_encoder=5e-4"],
+    # the entity tagger's recipe (rank 64, scale 1, rate 3e-4), and twice the epochs (issue 16, second search)
+    "text_only_lora_r64": TEXT_ONLY + ["model.finetune_layers=0", "model.lora_rank=64", "model.lora_alpha=64.0",
+                                       "training.lr_encoder=3e-4"],
+    "text_only_lora_e8": TEXT_ONLY + ["model.finetune_layers=0", "model.lora_rank=16", "training.lr_encoder=5e-4",
+                                      "training.epochs=8"],
 }
 PAIRS = [("typed", "base"), ("gate", "base"), ("gate", "text_only"), ("base", "text_only"),
          ("gate_reversed", "gate"), ("text_only_reversed", "text_only"), ("text_only_lora", "text_only"),
-         ("gate_lora", "text_only_lora"), ("gate_lora", "gate")]
+         ("gate_lora", "text_only_lora"), ("gate_lora", "gate"),
+         ("text_only_lora_r64", "text_only_lora"), ("text_only_lora_e8", "text_only_lora")]
 KEYS = ("precision", "recall", "f1", "accuracy")
 ANCHORS_TEST_F1 = {"BERT (text)": 59.40, "MTB": 60.86, "MEGA": 66.41, "MRE-ISE": 84.03}
 

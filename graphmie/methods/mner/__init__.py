@@ -48,7 +48,7 @@ from ...errors import GraphmieError
 from ...data.knowledge import knowledge_tags
 from .data import context_of, encode_tweets, evaluate_items, length_batches, lower_states, make_batch, \
     subword_span, targets, tokenize
-from .model import MnerTagger, encode_example, pad_batch
+from .model import MnerTagger, TaggerEnsemble, encode_example, pad_batch
 
 MODEL_NAME = "graphmie.entity.mner"
 CAPTIONS = ("blip2", "owl", "none")
@@ -80,6 +80,32 @@ def _check_knowledge(knowledge: str) -> str:
     return knowledge
 
 
+#: what every member of an ensemble must share with the checkpoint that lists it
+_MEMBER_KEYS = (("model", "max_length"), ("model", "knowledge_features"), ("model", "n_frozen"),
+                ("model", "lora_rank"), ("data", "knowledge"), ("data", "caption"))
+
+
+def _member(spec: str, owner: Checkpoint, cfg: dict) -> "MNER":
+    """Member ``spec`` of ``owner``'s ensemble (a shipped name, or a path relative to ``owner``'s folder):
+    a tagger of the same labels that reads the same input, itself no ensemble."""
+    from ...engine.checkpoint import load_checkpoint
+
+    p = Path(spec)
+    if not p.is_absolute() and owner.path is not None and (Path(owner.path).parent / p).exists():
+        p = Path(owner.path).parent / p
+    ckpt = load_checkpoint(p, spec, method=MNER.name)
+    sub = MNER.resolve_config(ckpt.config, ckpt.path)
+    bad = [".".join(k) for k in _MEMBER_KEYS if sub[k[0]][k[1]] != cfg[k[0]][k[1]]]
+    if sub["types"]["types"] != cfg["types"]["types"]:
+        bad.append("types.types")
+    if sub["model"]["members"]:
+        bad.append("model.members (an ensemble cannot be a member)")
+    if bad:
+        raise GraphmieError("E025", ckpt.path, detail=f"listed as a member of {Path(owner.path).name}, but differs "
+                            f"in {', '.join(bad)}")
+    return MNER.from_checkpoint(ckpt)
+
+
 class MNER(Method):
     name = "mner"
     task = "entity"
@@ -88,7 +114,7 @@ class MNER(Method):
         "data": {"root": "../shared/data/gmner", "train_split": "train", "eval_split": "dev", "val_tweets": 500,
                  "limit": 0, "caption": "blip2", "knowledge": "none", "knowledge_dropout": 0.0},
         "model": {"n_frozen": 6, "lora_rank": 64, "lora_alpha": 64.0, "max_length": 96, "dropout": 0.1,
-                  "knowledge_features": False},
+                  "knowledge_features": False, "members": []},
         "types": {"types": TYPES, "coarse": Mapping({t: t for t in TYPES})},
         "training": {"epochs": 8, "batch_size": 16, "lr": 3e-4, "head_lr": 1e-3, "ground_weight": 0.5, "seed": 13,
                      "threads": 1, "device": "cpu"},
@@ -100,6 +126,7 @@ class MNER(Method):
         super().__init__(ckpt)
         self.config, self.tokenizer, self.model = config, tokenizer, model
         self._generators: dict = {}            # knowledge generators by spec, made on first use
+        self.members: list[Checkpoint] = []    # the other taggers averaged with this one (``model.members``)
 
     @classmethod
     def from_checkpoint(cls, ckpt: Checkpoint) -> "MNER":
@@ -112,8 +139,13 @@ class MNER(Method):
                                 f"{model.labels} in the config")
         load_state_into(model, ckpt, trainable_only=True)     # the frozen backbone is the installed MiniLM
         merge_lora(model)                                     # inference: fold the adapters into the weights
+        members = [_member(spec, ckpt, cfg) for spec in cfg["model"]["members"]]
+        if members:
+            model = TaggerEnsemble([model] + [m.model for m in members])
         model.eval()
-        return cls(ckpt, cfg, tok, model)
+        method = cls(ckpt, cfg, tok, model)
+        method.members = [m.ckpt for m in members]
+        return method
 
     # --- prediction ---------------------------------------------------------------------
     def reads_knowledge(self) -> bool:
@@ -185,6 +217,8 @@ class MNER(Method):
         elif doc.knowledge and not self.reads_knowledge():
             doc.meta["knowledge_ignored"] = "this tagger was trained without knowledge"
         probs = self.tag(doc)
+        if self.members:
+            doc.meta["entity_tagger_members"] = [self.ckpt.name] + [m.name for m in self.members]
         doc.meta["entity_type_hierarchy"] = dict(self.config["types"]["coarse"])
         g = self.config["grounding"]
         if doc.entities:
@@ -320,7 +354,7 @@ class MNER(Method):
                            float(cfg["grounding"]["threshold"] if threshold is None else threshold))
         head = {"task": "entity", "benchmark": ds.benchmark, "split": split, "n_tweets": len(tweets),
                 "caption": cap, "knowledge": source if use_k else "none",
-                "model": self.ckpt.name if self.ckpt else None}
+                "model": self.ckpt.name if self.ckpt else None, "members": [m.name for m in self.members]}
         if ds.benchmark != "twitter-gmner":   # no boxes: the entity figures only
             return {**head, **{k: m[k] for k in ("mner_f1", "mner_precision", "mner_recall", "n_entities")},
                     "data_stats": dict(ds.stats)}

@@ -210,6 +210,45 @@ class MnerTagger(nn.Module):
         return path[::-1]
 
 
+
+class TaggerEnsemble(nn.Module):
+    """Taggers of the same labels averaged: the members' tag probabilities (mean of their softmaxes, then
+    one constrained Viterbi decode) and groundability probabilities. The same calls as
+    :class:`MnerTagger` (``lower`` / ``upper`` / ``word_emissions`` / ``viterbi`` / ``ground_logits``);
+    ``upper`` returns one state tensor per member and the other calls take that list. The members share
+    the unchanging lower layers (the installed MiniLM), so ``lower`` runs once."""
+
+    def __init__(self, members: list[MnerTagger]):
+        super().__init__()
+        first = members[0]
+        for m in members[1:]:
+            if m.labels != first.labels or m.n_cached != first.n_cached or \
+                    (m.know_emb is None) != (first.know_emb is None):
+                raise ValueError("ensemble members differ in labels, cached layers or knowledge features")
+        self.members = nn.ModuleList(members)
+        self.types, self.labels, self.n_cached = first.types, first.labels, first.n_cached
+        self.know_emb = first.know_emb           # (only tested for None: whether the members read the tags)
+
+    def lower(self, input_ids, mask, token_type_ids):
+        return self.members[0].lower(input_ids, mask, token_type_ids)
+
+    def upper(self, h, mask, shapes, know=None, n_text=None) -> list[torch.Tensor]:
+        return [m.upper(h, mask, shapes, know, n_text=n_text) for m in self.members]
+
+    def emissions(self, h_tops: list[torch.Tensor]) -> torch.Tensor:
+        em = torch.stack([m.emissions(h) for m, h in zip(self.members, h_tops)])
+        return (em.logsumexp(0) - torch.log(torch.tensor(float(len(h_tops))))).clamp_max(0.0)
+
+    def ground_logits(self, h_tops: list[torch.Tensor], spans) -> torch.Tensor:
+        if not spans:
+            return torch.zeros(0)
+        p = torch.stack([m.ground_logits(h, spans).sigmoid() for m, h in zip(self.members, h_tops)]).mean(0)
+        return torch.logit(p, eps=1e-6)
+
+    word_emissions = MnerTagger.word_emissions
+    allowed_transitions = MnerTagger.allowed_transitions
+    viterbi = MnerTagger.viterbi
+
 _WS = re.compile(r"\s+")
 
 

@@ -106,3 +106,36 @@ def test_short_training_with_knowledge_reads_it(tmp_path):
                    "2. Wembley (location) Reasoning: a singer and a stadium.", meta={"knowledge_source": "riveg"})
     ents = back.predict(doc, {"max_regions": 20, "index": None, "llm": ""}).doc.entities
     assert ents and all(e.provenance.evidence == ("text", "knowledge:riveg") for e in ents)
+
+
+@needs_weights
+def test_members_average_taggers_and_refuse_a_tagger_of_other_input(mner, tmp_path):
+    """``model.members`` lists other checkpoints averaged with this one: a tagger listed with itself as
+    its member decodes exactly as alone; a member that reads other input (a knowledge tagger) is E025."""
+    import json
+    import shutil
+
+    from graphmie.engine.checkpoint import read_sidecar, write_sidecar
+
+    def owner(name, members):
+        dst = tmp_path / f"{name}.safetensors"
+        shutil.copyfile(WEIGHTS_DIR / "entity_mner.safetensors", dst)
+        side = read_sidecar(WEIGHTS_DIR / "entity_mner.safetensors")
+        cfg = json.loads(json.dumps(side["config"]))
+        cfg.setdefault("model", {})["members"] = members
+        write_sidecar(dst, side["method"], cfg, side["meta"], side["record"])
+        return load_checkpoint(dst, "unused", method="mner")
+
+    pair = MNER.from_checkpoint(owner("pair", ["entity_mner"]))
+    assert [m.name for m in pair.members] == ["entity_mner"]
+    text = "Barack Obama visits Paris with Angela Merkel"
+    one, two = Document("d", "post", "x", text=text), Document("d", "post", "x", text=text)
+    mner.predict(one)
+    pair.predict(two)
+    assert [(e.text, e.label) for e in two.entities] == [(e.text, e.label) for e in one.entities]
+    assert two.meta["entity_tagger_members"] == ["pair", "entity_mner"]
+    with pytest.raises(GraphmieError, match="E025") as err:
+        MNER.from_checkpoint(owner("mixed", ["entity_mner_riveg"]))
+    assert "entity_mner_riveg" in str(err.value) and "data.knowledge" in str(err.value)
+    with pytest.raises(GraphmieError, match="E001"):
+        MNER.from_checkpoint(owner("missing", ["no_such_tagger"]))

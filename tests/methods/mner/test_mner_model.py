@@ -70,3 +70,33 @@ def test_word_emissions_and_constrained_viterbi():
     for a, b_ in zip(path, path[1:]):
         assert not b_.startswith("I-") or a[2:] == b_[2:] and a != "O"
     assert m.viterbi(torch.zeros(0, 5)) == []
+
+
+def test_ensemble_averages_the_members_probabilities():
+    from graphmie.methods.mner.model import TaggerEnsemble
+
+    a, b = _tagger().eval(), _tagger().eval()               # eval: no BERT dropout
+    torch.manual_seed(1)
+    for p in list(b.classifier.parameters()) + list(b.ground_head.parameters()):
+        p.data.normal_()                                     # a second, different tagger on the same backbone
+    batch = _batch()
+    h = a.lower(batch["input_ids"], batch["mask"], batch["token_type_ids"])
+    ens = TaggerEnsemble([a, b])
+    tops = ens.upper(h, batch["mask"], batch["shapes"])
+    ha, hb = (m.upper(h, batch["mask"], batch["shapes"]) for m in (a, b))
+    want = ((a.emissions(ha).exp() + b.emissions(hb).exp()) / 2).log()
+    assert torch.allclose(ens.emissions(tops), want, atol=1e-5)
+    assert torch.allclose(ens.emissions(tops).exp().sum(-1), torch.ones(2, 7), atol=1e-5)
+    spans = [(0, 1, 3, "PER"), (1, 2, 4, "LOC")]
+    pg = (a.ground_logits(ha, spans).sigmoid() + b.ground_logits(hb, spans).sigmoid()) / 2
+    assert torch.allclose(ens.ground_logits(tops, spans).sigmoid(), pg, atol=1e-5)
+    em = ens.word_emissions(tops, [[1, 2, -1], [1, 2, 3]])
+    assert em[0].shape == (3, 5) and len(ens.viterbi(em[1])) == 3
+    one = TaggerEnsemble([a])                                 # one member: exactly the tagger
+    assert torch.allclose(one.emissions(one.upper(h, batch["mask"], batch["shapes"])), a.emissions(ha), atol=1e-6)
+    with pytest.raises(ValueError, match="differ"):
+        from transformers import BertConfig, BertModel
+
+        bert = BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                                    intermediate_size=32), add_pooling_layer=False)
+        TaggerEnsemble([a, MnerTagger(bert, ["PER", "ORG"], n_frozen=1)])
