@@ -59,37 +59,38 @@ def row(root: Path, split: str, **kw) -> dict:
             **{k: round(100 * m[k], 2) for k in GROUNDING_KEYS if k in m}}
 
 
-def alone(name: str, tmp: Path) -> Path:
-    """A copy of shipped checkpoint ``name`` without its ensemble members (the tagger by itself)."""
+def with_members(src: Path, dst: Path, members: list[str], **record) -> Path:
+    """Copy checkpoint ``src`` to ``dst`` (weights bytes unchanged), its sidecar's ``model.members`` set to
+    ``members`` and ``record`` added to its training record."""
     import shutil
 
-    from graphmie.engine.checkpoint import WEIGHTS_DIR, read_sidecar, write_sidecar
+    from graphmie.engine.checkpoint import read_sidecar, write_sidecar
 
-    dst = tmp / f"{name}_alone.safetensors"
-    shutil.copyfile(WEIGHTS_DIR / f"{name}.safetensors", dst)
-    side = read_sidecar(WEIGHTS_DIR / f"{name}.safetensors")
+    shutil.copyfile(src, dst)
+    side = read_sidecar(src)
     cfg = json.loads(json.dumps(side["config"]))
-    cfg["model"]["members"] = []
-    write_sidecar(dst, side["method"], cfg, side["meta"], side["record"])
+    cfg["model"]["members"] = members
+    write_sidecar(dst, side["method"], cfg, side["meta"], {**side["record"], **record})
     return dst
 
 
+def alone(name: str, tmp: Path) -> Path:
+    """A copy of shipped checkpoint ``name`` without its ensemble members (the tagger by itself)."""
+    from graphmie.engine.checkpoint import WEIGHTS_DIR
+
+    return with_members(WEIGHTS_DIR / f"{name}.safetensors", tmp / f"{name}_alone.safetensors", [])
+
+
 def ship_pair(run: Path, name: str, member: str) -> Path:
-    """Copy the tagger trained into ``run`` to graphmie/weights/``name`` (weights bytes unchanged), its
-    sidecar's config listing shipped tagger ``member`` in ``model.members`` (the two are averaged)."""
-    import shutil
+    """Ship the tagger trained into ``run`` as graphmie/weights/``name``, listing shipped tagger ``member`` in
+    ``model.members`` (the two are averaged)."""
+    from graphmie.engine.checkpoint import WEIGHTS_DIR, read_sidecar
 
-    from graphmie.engine.checkpoint import WEIGHTS_DIR, read_sidecar, write_sidecar
-
-    dst = WEIGHTS_DIR / f"{name}.safetensors"
-    shutil.copyfile(run / "model.safetensors", dst)
-    side = read_sidecar(run / "model.safetensors")
-    cfg = json.loads(json.dumps(side["config"]))
-    cfg["model"]["members"] = [member]
-    rec = dict(side["record"], shipped_from=str(run), ensemble=(
-        f"this tagger (seed {side['record'].get('seed')}) and {member} (its model.members), their tag and "
-        "groundability probabilities averaged; dev_metrics are this tagger's alone at the end of its training"))
-    write_sidecar(dst, side["method"], cfg, side["meta"], rec)
+    seed = read_sidecar(run / "model.safetensors")["record"].get("seed")
+    dst = with_members(run / "model.safetensors", WEIGHTS_DIR / f"{name}.safetensors", [member],
+                       shipped_from=str(run), ensemble=(
+                           f"this tagger (seed {seed}) and {member} (its model.members), their tag and groundability "
+                           "probabilities averaged; dev_metrics are this tagger's alone at the end of its training"))
     print(f"shipped {run} as {dst.name}, averaged with {member}")
     return dst
 

@@ -210,7 +210,6 @@ class MnerTagger(nn.Module):
         return path[::-1]
 
 
-
 class TaggerEnsemble(nn.Module):
     """Taggers of the same labels averaged: the members' tag probabilities (mean of their softmaxes, then
     one constrained Viterbi decode) and groundability probabilities. The same calls as
@@ -248,6 +247,7 @@ class TaggerEnsemble(nn.Module):
     word_emissions = MnerTagger.word_emissions
     allowed_transitions = MnerTagger.allowed_transitions
     viterbi = MnerTagger.viterbi
+
 
 _WS = re.compile(r"\s+")
 
