@@ -105,13 +105,23 @@ def write_sidecar(weights: str | Path, method: str, config: dict, meta: dict | N
     return sidecar_path(weights)
 
 
+def path_exists(p: Path) -> bool:
+    """``p.exists()``, False where the name itself cannot be looked up (too long, say)."""
+    try:
+        return p.exists()
+    except OSError:
+        return False
+
+
 def resolve_checkpoint(spec: str | Path | None, default: str) -> Path:
     """The weights file for ``spec``: None -> the shipped ``default``; a shipped name; a file; a run folder."""
     if spec is None or str(spec) == "":
         return WEIGHTS_DIR / f"{default}.safetensors"
     p = Path(spec)
-    if not p.exists() and p.suffix == "" and len(p.parts) == 1 and (WEIGHTS_DIR / f"{p}.safetensors").exists():
+    if not path_exists(p) and p.suffix == "" and len(p.parts) == 1 and path_exists(WEIGHTS_DIR / f"{p}.safetensors"):
         return WEIGHTS_DIR / f"{p}.safetensors"
+    if not path_exists(p):
+        raise GraphmieError("E001", p)
     if p.is_dir():
         if (p / RUN_WEIGHTS).exists():
             return p / RUN_WEIGHTS
@@ -119,8 +129,6 @@ def resolve_checkpoint(spec: str | Path | None, default: str) -> Path:
         if len(found) == 1:
             return found[0]
         raise GraphmieError("E001", p / RUN_WEIGHTS)
-    if not p.exists():
-        raise GraphmieError("E001", p)
     return p
 
 

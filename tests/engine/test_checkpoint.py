@@ -70,6 +70,13 @@ def test_resolve_names_files_and_run_folders(tmp_path):
         resolve_checkpoint(tmp_path, "x")
 
 
+def test_a_spec_too_long_to_look_up_is_not_found():
+    from graphmie.engine.checkpoint import resolve_checkpoint
+
+    with pytest.raises(GraphmieError, match=r"\[E001\]"):
+        resolve_checkpoint("x" * 5000, "unused")
+
+
 def test_every_shipped_checkpoint_loads_through_its_method():
     from graphmie.registry import methods, parts
 

@@ -88,10 +88,13 @@ _MEMBER_KEYS = (("model", "max_length"), ("model", "knowledge_features"), ("mode
 def _member(spec: str, owner: Checkpoint, cfg: dict) -> "MNER":
     """Member ``spec`` of ``owner``'s ensemble (a shipped name, or a path relative to ``owner``'s folder):
     a tagger of the same labels that reads the same input, itself no ensemble."""
-    from ...engine.checkpoint import load_checkpoint
+    from ...engine.checkpoint import path_exists, load_checkpoint
 
+    if not isinstance(spec, str) or not spec.strip():
+        raise GraphmieError("E021", owner.path, key="members", section="[model]",
+                            expected="a list of checkpoint names or paths", value=spec)
     p = Path(spec)
-    if not p.is_absolute() and owner.path is not None and (Path(owner.path).parent / p).exists():
+    if not p.is_absolute() and owner.path is not None and path_exists(Path(owner.path).parent / p):
         p = Path(owner.path).parent / p
     ckpt = load_checkpoint(p, spec, method=MNER.name)
     sub = MNER.resolve_config(ckpt.config, ckpt.path)

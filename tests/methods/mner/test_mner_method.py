@@ -139,3 +139,8 @@ def test_members_average_taggers_and_refuse_a_tagger_of_other_input(mner, tmp_pa
     assert "entity_mner_riveg" in str(err.value) and "data.knowledge" in str(err.value)
     with pytest.raises(GraphmieError, match="E001"):
         MNER.from_checkpoint(owner("missing", ["no_such_tagger"]))
+    with pytest.raises(GraphmieError, match="E001"):                # a name too long to look up
+        MNER.from_checkpoint(owner("long", ["x" * 5000]))
+    for bad in ([""], [3], [None]):
+        with pytest.raises(GraphmieError, match="E021"):
+            MNER.from_checkpoint(owner("bad", bad))
