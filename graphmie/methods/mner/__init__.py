@@ -193,6 +193,36 @@ class MNER(Method):
             probs[eid] = float(model.ground_logits(h_top, [(0, sw[0], sw[1], typ)]).sigmoid()) if sw else 0.0
         return probs
 
+    @torch.no_grad()
+    def type_spans(self, items: list[tuple[list[str], list[tuple[int, int]]]],
+                   batch_size: int = 32) -> list[list[tuple[str, float]]]:
+        """The entity type of given word spans: for each ``(words, spans)`` (spans ``[start, end)`` over
+        ``words``, known to be entities), each span's most probable type under this tagger — the type ``T``
+        maximising the log-probability of tagging exactly that span ``B-T I-T ...`` — with its probability
+        among the types (a softmax over those span scores). Text only: no caption or knowledge is read."""
+        model, labels = self.model, self.model.labels
+        types = list(self.config["types"]["types"])
+        b_idx = torch.tensor([labels.index(f"B-{t}") for t in types])
+        i_idx = torch.tensor([labels.index(f"I-{t}") for t in types])
+        out: list[list[tuple[str, float]]] = []
+        maxlen = self.config["model"]["max_length"]
+        for k in range(0, len(items), batch_size):
+            chunk = items[k:k + batch_size]
+            enc = [encode_example(self.tokenizer, words, "", maxlen) for words, _ in chunk]
+            b = pad_batch(enc)
+            h_top = model.upper(model.lower(b["input_ids"], b["mask"], b["token_type_ids"]), b["mask"], b["shapes"])
+            for e, (words, spans) in zip(model.word_emissions(h_top, [it["first"] for it in enc]), chunk):
+                row = []
+                for s, t in spans:
+                    if not 0 <= s < t <= len(words):
+                        raise ValueError(f"span {(s, t)} outside {len(words)} words")
+                    score = e[s, b_idx] + e[s + 1:t][:, i_idx].sum(0)
+                    p = score.softmax(0)
+                    j = int(p.argmax())
+                    row.append((types[j], float(p[j])))
+                out.append(row)
+        return out
+
     def predict(self, doc: Document, max_regions: int | None = None, index=None,
                 threshold: float | None = None, llm: str | None = None) -> Result:
         """Tag the post, then ground each entity in its image (:mod:`graphmie.grounding`) with the

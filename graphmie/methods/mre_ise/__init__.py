@@ -46,7 +46,7 @@ from ...errors import GraphmieError
 from .graphs import build_graphs, post_visual
 from .model import PostREModel, decode
 from .samples import BottomEncoder, Prepared, make_batch, prepare_samples, prepared_logits, sentence_vectors
-from .types import TYPES, span_type
+from .types import TYPE_SOURCES, TYPES, span_type, tagger_types
 
 MODEL_NAME = "graphmie.post.mre_ise"
 #: spaCy entity labels used as relation arguments when the user gives no head/tail
@@ -70,11 +70,19 @@ def _token_span(spans: list[tuple[int, int]], s: int, e: int) -> tuple[int, int]
     return (ids[0], ids[-1] + 1)
 
 
-def entity_type(ent: Entity, spacy_ents) -> str | None:
-    """An entity's MNRE type: its own label when it is one (per/org/loc/misc), else from spaCy's NER over the
-    post (as in training)."""
-    lab = (ent.label or "").lower()
-    return lab if lab in TYPES else span_type(spacy_ents, *ent.span)
+def entity_types(entities: list[Entity], spacy_ents, mcfg: dict, tokens: list[str],
+                 tspans: list[tuple[int, int]]) -> dict[str, str | None]:
+    """Each entity's MNRE type by id: its own label when it is one (per/org/loc/misc), else from the method's
+    type source (``model.type_source``: spaCy's NER over the post, or the MNER tagger typing its words), as in
+    training."""
+    out = {e.id: (e.label or "").lower() for e in entities if (e.label or "").lower() in TYPES}
+    rest = [e for e in entities if e.id not in out]
+    if rest and mcfg["type_source"] == "mner":
+        typed = tagger_types([(tokens, [_token_span(tspans, *e.span) for e in rest])], mcfg["type_tagger"])[0]
+        out.update({e.id: t for e, t in zip(rest, typed)})
+    else:
+        out.update({e.id: span_type(spacy_ents, *e.span) for e in rest})
+    return out
 
 
 class MREISE(Method):
@@ -88,7 +96,8 @@ class MREISE(Method):
         "model": {"finetune_layers": 2, "lora_rank": 0, "lora_alpha": 16.0, "max_length": 128, "use_caption": True,
                   "use_graph": True, "use_gib": True, "use_topics": True, "gnn_dim": 128, "gnn_layers": 2,
                   "z_dim": 64, "n_topics": 16, "tau": 0.5, "prior": 0.7, "dropout": 0.1,
-                  "similarity_threshold": 0.55, "max_regions": 10, "typed_markers": False, "use_gate": False},
+                  "similarity_threshold": 0.55, "max_regions": 10, "typed_markers": False, "use_gate": False,
+                  "type_source": "spacy", "type_tagger": "entity_mner"},
         "training": {"epochs": 3, "batch_size": 32, "lr_encoder": 5e-5, "lr_head": 1e-3, "gib_weight": 0.01,
                      "topic_weight": 0.05, "gate_weight": 0.1, "seed": 13, "threads": 1, "warmup": 0.06, "init_from": "",
                      "device": "cpu"},
@@ -97,6 +106,14 @@ class MREISE(Method):
     eval_options = {"threads": 1, "caption_source": "", "limit": 0}
     #: the sidecar's ``meta["calibration"]`` (:mod:`.calibrate`), applied to automatic pairs only; None: argmax
     calibration = None
+
+    @classmethod
+    def resolve_config(cls, config: dict | None, source=None) -> dict:
+        cfg = super().resolve_config(config, source)
+        if cfg["model"]["type_source"] not in TYPE_SOURCES:
+            raise GraphmieError("E021", source, key="type_source", section="[model]",
+                                expected=" or ".join(map(repr, TYPE_SOURCES)), value=cfg["model"]["type_source"])
+        return cfg
 
     def __init__(self, ckpt: Checkpoint, model: PostREModel, enc: BottomEncoder, cfg: dict):
         super().__init__(ckpt)
@@ -234,10 +251,12 @@ class MREISE(Method):
         cap_parse = from_spacy(nlp(doc.caption)) if doc.caption else None
         use_visual = mcfg["use_caption"]
         artifacts, items, graphs = {}, [], []
+        needs_types = mcfg["typed_markers"] or (self.calibration is not None and not doc.meta.get("pairs"))
+        etypes = entity_types(doc.entities, sdoc.ents, mcfg, tokens, tspans) if needs_types and pairs else {}
         for h_id, t_id in pairs:
             h, t = doc.entity(h_id), doc.entity(t_id)
             hs, ts = _token_span(tspans, *h.span), _token_span(tspans, *t.span)
-            types = [entity_type(e, sdoc.ents) for e in (h, t)] if mcfg["typed_markers"] else [None, None]
+            types = [etypes[e.id] for e in (h, t)] if mcfg["typed_markers"] else [None, None]
             items.append(self.enc.inputs(tokens, hs, ts, (doc.caption or "") if use_visual else "", *types))
             pg = build_graphs(text_parse, h.span, t.span, cap_parse, vis.regions, vis.crop_embeddings, vis.labels,
                               use_visual=use_visual, threshold=mcfg["similarity_threshold"])
@@ -276,7 +295,7 @@ class MREISE(Method):
                 from .calibrate import calibrated_decode
 
                 ents = [(doc.entity(h), doc.entity(t)) for h, t in pairs]
-                pair_types = [(entity_type(h, sdoc.ents), entity_type(t, sdoc.ents)) for h, t in ents]
+                pair_types = [(etypes[h.id], etypes[t.id]) for h, t in ents]
                 decoded, stats = calibrated_decode(logits, self.labels, self.calibration, pair_types, pairs,
                                                    [h.span[0] > t.span[0] for h, t in ents])
                 doc.meta["calibration"] = {"applied": self.calibration.describe(), **stats}

@@ -12,7 +12,7 @@ from ...engine.cache import FeatureStore, content_key, frozen_states
 from ...nn.topic import bow_ids
 from .graphs import EMBED_PIECES, build_graphs, collate_graphs, parse_many
 from .model import extended_mask
-from .types import TYPE_WORDS, span_type
+from .types import TYPE_WORDS, span_type, tagger_types
 
 HEAD_MARK, TAIL_MARK = ("<", ">"), ("[", "]")
 CACHE = "post"
@@ -155,8 +155,23 @@ class _Ent:
     label_: str
 
 
-def sample_types(samples, cache: str | None = None, progress: bool = True) -> list[tuple]:
-    """(head type, tail type) of each MNRE sample from spaCy's NER over its text (:mod:`.types`)."""
+def sample_types(samples, cache: str | None = None, progress: bool = True, source: str = "spacy",
+                 tagger: str = "entity_mner") -> list[tuple]:
+    """(head type, tail type) of each MNRE sample (:mod:`.types`): from spaCy's NER over its text, or with
+    ``source="mner"`` from MNER tagger ``tagger`` typing the two argument spans."""
+    if source == "mner":
+        store = FeatureStore(cache, "mner_types_" + content_key(tagger))
+        keys = [content_key(s.text, s.head, s.tail) for s in samples]
+        todo = {k: s for k, s in zip(keys, samples) if k not in store}
+        if todo:
+            items = [(s.tokens, [s.head, s.tail]) for s in todo.values()]
+            typed = []
+            for k in tqdm(range(0, len(items), 512), desc="entity types (tagger)", unit="x512",
+                          disable=not progress or len(items) < 500):
+                typed += tagger_types(items[k:k + 512], tagger)
+            store.update({k: tuple(t) for k, t in zip(todo, typed)})
+            store.save()
+        return [tuple(store.data[k]) for k in keys]
     from scene_graphs.textual import get_spacy
 
     store = FeatureStore(cache, "ner_types")
@@ -206,7 +221,8 @@ def prepare_samples(samples, enc: BottomEncoder, mcfg: dict, vocab_index: dict |
                     progress: bool = True) -> Prepared:
     """Everything the model needs of ``samples`` (MNRE samples), bottom states and graphs cached under ``cache``."""
     use_cap = mcfg["use_caption"]
-    types = sample_types(samples, cache, progress) if mcfg.get("typed_markers") else [(None, None)] * len(samples)
+    types = (sample_types(samples, cache, progress, mcfg["type_source"], mcfg["type_tagger"])
+             if mcfg.get("typed_markers") else [(None, None)] * len(samples))
     items = [enc.inputs(s.tokens, s.head, s.tail, s.caption if use_cap else "", *ty) for s, ty in zip(samples, types)]
     hidden = enc.bottom_states(items, cache)
     graphs = sample_graphs(samples, mcfg, cache, progress) if mcfg["use_graph"] else [None] * len(samples)

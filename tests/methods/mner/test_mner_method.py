@@ -51,6 +51,19 @@ def test_predict_without_image_passes_groundability_explicitly(mner):
 
 
 @needs_weights
+def test_type_spans_gives_each_given_span_its_most_probable_type(mner):
+    words = ["Angela", "Merkel", "met", "the", "Bayern", "Munich", "squad", "in", "Berlin"]
+    (rows,) = mner.type_spans([(words, [(0, 2), (4, 6), (8, 9), (2, 3)])])
+    assert [t for t, _ in rows[:3]] == ["PER", "ORG", "LOC"]
+    assert all(0.25 <= p <= 1.0 for _, p in rows)                 # a probability among the 4 types
+    assert rows[0][1] > 0.9                                       # a clear person
+    a, b = mner.type_spans([(words, [(0, 2)]), (["Paris"], [(0, 1)])], batch_size=1)   # batching: same answer
+    assert a[0][0] == "PER" and b[0][0] == "LOC"
+    with pytest.raises(ValueError):
+        mner.type_spans([(words, [(8, 10)])])
+
+
+@needs_weights
 def test_predict_with_image_options_are_explicit(mner, tmp_path):
     import numpy as np
     from PIL import Image

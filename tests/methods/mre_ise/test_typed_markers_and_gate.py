@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from graphmie.document import Entity
-from graphmie.methods.mre_ise import entity_type
+from graphmie.methods.mre_ise import entity_types
 from graphmie.methods.mre_ise.model import PostREModel
 from graphmie.methods.mre_ise.samples import BottomEncoder, Prepared, make_batch, sentence_vectors
 from graphmie.methods.mre_ise.types import compatible, signature, span_type
@@ -61,9 +61,11 @@ def test_types_from_spacy_spans_and_relation_signatures():
     assert signature("/per/org/member_of") == ("per", "org") and signature("None") is None
     assert compatible("/per/org/member_of", "per", "org") and not compatible("/per/org/member_of", "org", "org")
     assert compatible("/per/org/member_of", None, "org") and compatible("None", "loc", "loc")
-    e = Entity(id="e0", text="Katy Perry", label="PERSON", span=(0, 10))
-    assert entity_type(e, ents) == "per"
-    assert entity_type(Entity(id="e1", text="x", label="org", span=(19, 26)), ents) == "org"  # the user's own type
+    es = [Entity(id="e0", text="Katy Perry", label="PERSON", span=(0, 10)),
+          Entity(id="e1", text="x", label="org", span=(19, 26)),          # the user's own type wins
+          Entity(id="e2", text="y", label="", span=(11, 18))]              # spaCy tags nothing there
+    cfg = {"type_source": "spacy", "type_tagger": "entity_mner"}
+    assert entity_types(es, ents, cfg, [], []) == {"e0": "per", "e1": "org", "e2": None}
 
 
 def test_an_unrelated_caption_moves_the_relation_less_once_the_gate_has_learned_consistency(typed):
@@ -108,3 +110,21 @@ def test_an_unrelated_caption_moves_the_relation_less_once_the_gate_has_learned_
         shift = [float((model.classify(model.features(**b, gate_override=v)[0]) - logits[0]).norm()) for v in
                  (0.9, 0.1, 1e-4)]
         assert shift[0] > shift[1] > shift[2]
+
+
+def test_types_from_the_mner_tagger_type_every_argument_and_a_bad_source_is_coded():
+    from graphmie.errors import GraphmieError
+    from graphmie.methods.mre_ise import MREISE, _words
+    from graphmie.methods.mre_ise.types import tagger_types
+
+    text = "Barack Obama spoke at Harvard University in Boston ."
+    tokens, spans = _words(text)
+    assert tagger_types([(tokens, [(0, 2), (4, 6), (7, 8)])], "entity_mner") == [["per", "org", "loc"]]
+    es = [Entity(id="h", text="Barack Obama", label="", span=(0, 12)),
+          Entity(id="t", text="Boston", label="", span=(44, 50)),
+          Entity(id="u", text="Harvard University", label="misc", span=(22, 40))]   # a user's own type is kept
+    cfg = {"type_source": "mner", "type_tagger": "entity_mner"}
+    assert entity_types(es, [], cfg, tokens, spans) == {"h": "per", "t": "loc", "u": "misc"}
+    with pytest.raises(GraphmieError) as e:
+        MREISE.resolve_config({"model": {"type_source": "stanza"}}, "cfg.toml")
+    assert e.value.code == "E021" and "type_source" in str(e.value)
