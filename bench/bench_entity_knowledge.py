@@ -7,16 +7,16 @@ Rows (MNER micro-F1, span + type, as H-Index / PGIM / RiVEG define it):
   on the first ``--llm-tweets`` dev tweets also with knowledge from the local SmolLM2 (the file
   ``bench/bench_llm_knowledge.py`` writes; skipped when it is absent) against ChatGPT's and none
   on the same tweets.
-- Twitter-2015 / Twitter-2017 valid: their knowledge taggers (`entity_mner_t15`, `entity_mner_t17`, seed 13)
-  with PGIM's ChatGPT knowledge and without; where the pair is shipped (`entity_mner_t15_pair`, `_t17_pair`: a
-  second tagger, seed 14, that lists the first as its ``model.members``), the second tagger alone and the
-  pair's average, with the knowledge and without.
+- Twitter-2015 / Twitter-2017 valid: the single knowledge taggers (`entity_mner_t15`, `entity_mner_t17`, seed 13)
+  with PGIM's ChatGPT knowledge and without; where the benchmark's default tagger (``EntityTask.benchmark_weights``)
+  lists others in its ``model.members`` (an average of seeds), each member alone, the default tagger alone, the
+  average of the first two, and the whole average with the knowledge and without.
 
 Every row is also timed (tweets/s on one thread, loading included); generating the knowledge with the
 local LLM is timed by ``bench/bench_llm_knowledge.py``.
 
     python3 -m bench.bench_entity_knowledge        # writes bench/results/entity_knowledge.json
-    python3 -m bench.bench_entity_knowledge --ship runs/e13/t17_s14 entity_mner_t17_pair entity_mner_t17
+    python3 -m bench.bench_entity_knowledge --ship runs/e13/t17_s15 entity_mner_t17_trio entity_mner_t17 entity_mner_t17_s14
 """
 from __future__ import annotations
 
@@ -61,7 +61,8 @@ def row(root: Path, split: str, **kw) -> dict:
 
 def with_members(src: Path, dst: Path, members: list[str], **record) -> Path:
     """Copy checkpoint ``src`` to ``dst`` (weights bytes unchanged), its sidecar's ``model.members`` set to
-    ``members`` and ``record`` added to its training record."""
+    ``members`` and ``record`` added to its training record (without members, the record's ``ensemble`` note is
+    dropped)."""
     import shutil
 
     from graphmie.engine.checkpoint import read_sidecar, write_sidecar
@@ -70,7 +71,10 @@ def with_members(src: Path, dst: Path, members: list[str], **record) -> Path:
     side = read_sidecar(src)
     cfg = json.loads(json.dumps(side["config"]))
     cfg["model"]["members"] = members
-    write_sidecar(dst, side["method"], cfg, side["meta"], {**side["record"], **record})
+    rec = {**side["record"], **record}
+    if not members:
+        rec.pop("ensemble", None)
+    write_sidecar(dst, side["method"], cfg, side["meta"], rec)
     return dst
 
 
@@ -81,18 +85,47 @@ def alone(name: str, tmp: Path) -> Path:
     return with_members(WEIGHTS_DIR / f"{name}.safetensors", tmp / f"{name}_alone.safetensors", [])
 
 
-def ship_pair(run: Path, name: str, member: str) -> Path:
-    """Ship the tagger trained into ``run`` as graphmie/weights/``name``, listing shipped tagger ``member`` in
-    ``model.members`` (the two are averaged)."""
+def ship(src: str, name: str, members: list[str]) -> Path:
+    """Ship the tagger ``src`` (a run folder, a weights file or a shipped name) as graphmie/weights/``name``,
+    listing the shipped taggers ``members`` in its ``model.members`` (all of them averaged; none: the tagger
+    alone)."""
+    from graphmie.engine.checkpoint import WEIGHTS_DIR, read_sidecar, resolve_checkpoint
+
+    weights = resolve_checkpoint(src, "")
+    old = read_sidecar(weights)["record"]
+    seed = old.get("seed")
+    record = {"shipped_from": f"{old['shipped_from']} (copied from {src})" if "shipped_from" in old else str(src)}
+    if members:
+        record["ensemble"] = (f"this tagger (seed {seed}) and {', '.join(members)} (its model.members), their tag and "
+                              "groundability probabilities averaged; dev_metrics are this tagger's alone at the end "
+                              "of its training")
+    dst = with_members(weights, WEIGHTS_DIR / f"{name}.safetensors", members, **record)
+    print(f"shipped {src} as {dst.name}" + (f", averaged with {', '.join(members)}" if members else " (alone)"))
+    return dst
+
+
+def seed_rows(root: Path, default: str, tmp: Path) -> dict:
+    """The rows of a benchmark whose default tagger averages seeds: each member alone, the default alone, the first
+    two averaged (when there are more), the whole average with the knowledge and without."""
     from graphmie.engine.checkpoint import WEIGHTS_DIR, read_sidecar
 
-    seed = read_sidecar(run / "model.safetensors")["record"].get("seed")
-    dst = with_members(run / "model.safetensors", WEIGHTS_DIR / f"{name}.safetensors", [member],
-                       shipped_from=str(run), ensemble=(
-                           f"this tagger (seed {seed}) and {member} (its model.members), their tag and groundability "
-                           "probabilities averaged; dev_metrics are this tagger's alone at the end of its training"))
-    print(f"shipped {run} as {dst.name}, averaged with {member}")
-    return dst
+    members = read_sidecar(WEIGHTS_DIR / f"{default}.safetensors")["config"]["model"]["members"]
+    seeds = {m: read_sidecar(WEIGHTS_DIR / f"{m}.safetensors")["record"].get("seed") for m in members + [default]}
+    rows = {}
+    for m in members[1:]:         # members[0] is the benchmark's single tagger, scored above
+        rows[f"seed {seeds[m]} alone ({m}), PGIM knowledge + caption"] = row(root, "valid", checkpoint=m)
+    rows[f"seed {seeds[default]} alone ({default} without members), PGIM knowledge + caption"] = row(
+        root, "valid", checkpoint=alone(default, tmp), extra={"of": default})
+    all_seeds = " + ".join(str(seeds[m]) for m in members + [default])
+    if len(members) > 1:
+        first_two = with_members(WEIGHTS_DIR / f"{members[1]}.safetensors", tmp / "first_two.safetensors",
+                                 members[:1])
+        rows[f"average of seeds {seeds[members[0]]} + {seeds[members[1]]}, PGIM knowledge + caption"] = row(
+            root, "valid", checkpoint=first_two, extra={"members": members[:2]})
+    rows[f"average of seeds {all_seeds} ({default}), PGIM knowledge + caption"] = row(root, "valid", checkpoint=default)
+    rows[f"average of seeds {all_seeds} ({default}), no knowledge, caption"] = row(root, "valid", checkpoint=default,
+                                                                                 knowledge="none")
+    return rows
 
 
 def main(argv=None) -> int:
@@ -102,13 +135,17 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "entity_knowledge.json")
     ap.add_argument("--benchmarks", nargs="+", choices=BENCHMARKS, default=list(BENCHMARKS),
                     help="run only these; the others' rows are kept from --out")
-    ap.add_argument("--ship", nargs=3, metavar=("RUN", "NAME", "MEMBER"),
-                    help="only ship the tagger of run folder RUN as NAME, averaged with shipped tagger MEMBER")
+    ap.add_argument("--ship", nargs="+", metavar="RUN NAME [MEMBER",
+                    help="only ship the tagger RUN (run folder, weights file or shipped name) as NAME, averaged with "
+                         "the shipped taggers MEMBER... (none: alone)")
     a = ap.parse_args(argv)
     if a.ship:
-        ship_pair(Path(a.ship[0]), a.ship[1], a.ship[2])
+        if len(a.ship) < 2:
+            ap.error("--ship needs RUN and NAME")
+        ship(a.ship[0], a.ship[1], a.ship[2:])
         return 0
     torch.set_num_threads(1)
+    from graphmie.tasks.entity import EntityTask
 
     out: dict = {"metric": "MNER micro-F1 (exact span and type), percent", "anchors_test": ANCHORS,
                  "note": "development splits (the test splits are held out); every tagger chose its epoch on "
@@ -142,14 +179,10 @@ def main(argv=None) -> int:
         if f"twitter{year}" in a.benchmarks and (root / "valid.txt").exists():
             rows = {"knowledge tagger, PGIM knowledge + caption": row(root, "valid", checkpoint=ck),
                     "knowledge tagger, no knowledge, caption": row(root, "valid", checkpoint=ck, knowledge="none")}
-            pair = f"{ck}_pair"
-            if (REPO_ROOT / "graphmie" / "weights" / f"{pair}.safetensors").exists():
+            default = EntityTask.benchmark_weights[f"twitter{year}"]
+            if default != ck:
                 with tempfile.TemporaryDirectory() as tmp:
-                    rows["second tagger (seed 14) alone, PGIM knowledge + caption"] = row(
-                        root, "valid", checkpoint=alone(pair, Path(tmp)), extra={"of": pair})
-                rows["pair average (seeds 13 + 14), PGIM knowledge + caption"] = row(root, "valid", checkpoint=pair)
-                rows["pair average (seeds 13 + 14), no knowledge, caption"] = row(root, "valid", checkpoint=pair,
-                                                                                  knowledge="none")
+                    rows.update(seed_rows(root, default, Path(tmp)))
             out["benchmarks"][f"twitter{year}"] = rows
     if not out["benchmarks"]:
         print(f"skipped: no MNER data under {DATA}", file=sys.stderr)

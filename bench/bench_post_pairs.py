@@ -82,7 +82,7 @@ def post_pairs(samples) -> tuple[list[dict], int]:
 
 
 def type_quality(rows, types) -> dict:
-    """How spaCy's types fit the gold label's signature on annotated positive pairs."""
+    """How the argument types fit the gold label's signature on annotated positive pairs."""
     from graphmie.methods.mre_ise.types import compatible, signature
 
     args = {"none": 0, "right": 0, "wrong": 0}
@@ -181,6 +181,8 @@ def main() -> int:
                     help="the F1 the choice maximises first: all pairs' (MNRE's convention; the default, since the "
                          "calibration decides automatic pairs only, where every ordered pair is scored), or the "
                          "annotated pairs'")
+    ap.add_argument("--type-source", choices=("spacy", "mner"), default="",
+                    help="argument types for the type filters (default: the checkpoint's model.type_source)")
     ap.add_argument("--write-calibration", action="store_true",
                     help="store the chosen calibration (fit on all of the split) in --checkpoint's sidecar")
     args = ap.parse_args()
@@ -203,7 +205,10 @@ def main() -> int:
     p = prepare_samples([r["sample"] for r in rows], method.enc, method.config["model"], method.vocab_index,
                         cache=CACHE)
     logits = prepared_logits(method.model, p)
-    types = sample_types([r["sample"] for r in rows], CACHE)
+    mcfg = method.config["model"]              # the types the model reads (spaCy's or the MNER tagger's)
+    if args.type_source:                      # with --write-calibration, stored as the checkpoint's type source
+        mcfg = {**mcfg, "type_source": args.type_source}
+    types = sample_types([r["sample"] for r in rows], CACHE, source=mcfg["type_source"], tagger=mcfg["type_tagger"])
     t_score = time.time() - t0
 
     seeds = [int(x) for x in args.seeds.split(",")]
@@ -253,7 +258,9 @@ def main() -> int:
         "annotated_pairs": len(ann), "extra_pairs": len(rows) - len(ann), "extra_pairs_by_kind": kinds,
         "seeds": seeds, "folds": "2-fold cross-fitting over posts (fit on one half, measure on the other, pooled), "
         "repeated for each seed's split; figures are means over the seeds",
-        "min_support": args.min_support, "spacy_types_on_gold_positive_pairs": type_quality(rows, types),
+        "min_support": args.min_support, "types_on_gold_positive_pairs": {
+            "source": mcfg["type_source"] if mcfg["type_source"] == "spacy" else f"mner:{mcfg['type_tagger']}",
+            **type_quality(rows, types)},
         "variants": variants, "choice_rule": f"highest {args.prefer} F1; within {TOLERANCE} F1 points of it, "
         "fewest extra positives",
         "chosen": {k: chosen[k] for k in ("calibration", "type_filter", "one_direction", "order_aware")},
@@ -264,10 +271,10 @@ def main() -> int:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
 
-    tq = results["spacy_types_on_gold_positive_pairs"]
+    tq = results["types_on_gold_positive_pairs"]
     print(f"{n_posts} posts, {results['entities']} gold entities, {len(ann)} annotated pairs, "
           f"{results['extra_pairs']} extra pairs {kinds}")
-    print(f"spaCy types of gold positive pairs' arguments: {tq['arg_share']}; gold label incompatible with the "
+    print(f"types ({tq['source']}) of gold positive pairs' arguments: {tq['arg_share']}; gold label incompatible with the "
           f"types on {tq['gold_label_incompatible_share']:.1%} of positive pairs")
     print(f"means over {len(seeds)} seeded 2-fold splits; annotated pairs: P / R / F1 (micro, %, with the range over "
           "the splits) and NLL; extra pairs: positives, rate and by kind; all-pairs F1")
@@ -285,7 +292,7 @@ def main() -> int:
     print(f"chosen: {results['chosen']} — {reason}")
     print(f"shipped calibration (fit on all of {args.split}): {shipped.describe()}")
     if args.write_calibration:
-        print(f"written into {write_calibration(ckpt.path, shipped)}")
+        print(f"written into {write_calibration(ckpt.path, shipped, mcfg['type_source'])}")
     return 0
 
 

@@ -21,9 +21,9 @@ class EntityTask(Task):
     train_methods = ("mner", "hindex")
     default_weights = "entity_mner"
     #: the shipped tagger ``evaluate`` uses for a dataset folder of each benchmark (``--checkpoint`` overrides);
-    #: the ``_pair`` taggers average two seeds (``model.members``)
+    #: the ``_pair`` / ``_trio`` taggers average two / three seeds (``model.members``)
     benchmark_weights = {"twitter-gmner": "entity_mner_riveg", "twitter2015": "entity_mner_t15_pair",
-                         "twitter2017": "entity_mner_t17_pair"}
+                         "twitter2017": "entity_mner_t17_trio"}
     input_suffixes = (".json",)
     options = {"max_regions": 20, "index": None, "llm": ""}
     predict_options = ("max_regions", "index", "llm")

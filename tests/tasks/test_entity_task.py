@@ -131,7 +131,7 @@ def test_task_options_and_methods():
 
 
 needs_knowledge_weights = pytest.mark.skipif(not all((WEIGHTS_DIR / f"{n}.safetensors").exists() for n in
-                                                     ("entity_mner_riveg", "entity_mner_t17", "entity_mner_t17_pair",
+                                                     ("entity_mner_riveg", "entity_mner_t17", "entity_mner_t17_trio",
                                                       "entity_grounding")),
                                              reason="shipped knowledge taggers absent")
 
@@ -175,7 +175,7 @@ def test_evaluate_twitter2017_folder_uses_its_tagger_and_knowledge(tmp_path):
     assert rc == 0, err
     m = json.loads(out.strip().splitlines()[-1])
     assert m["benchmark"] == "twitter2017" and m["split"] == "valid" and m["knowledge"] == "pgim"
-    assert m["model"] == "entity_mner_t17_pair" and m["members"] == ["entity_mner_t17"]     # two seeds averaged
+    assert m["model"] == "entity_mner_t17_trio" and m["members"] == ["entity_mner_t17", "entity_mner_t17_s14"]  # 3 seeds
     assert m["n_entities"] == 3 and "ground_f1" not in m
     m = EntityTask.evaluate(root, knowledge="none")
     assert m["knowledge"] == "none" and 0.0 <= m["mner_f1"] <= 1.0

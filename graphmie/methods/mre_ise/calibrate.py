@@ -266,10 +266,12 @@ def fit_reversed_threshold(cal: Calibration, logits: torch.Tensor, gold: list[st
 
 
 # --- storing ------------------------------------------------------------------------------
-def write_calibration(checkpoint_path: str | Path, calibration: Calibration) -> Path:
+def write_calibration(checkpoint_path: str | Path, calibration: Calibration, type_source: str | None = None) -> Path:
     """Store ``calibration`` in the sidecar of ``checkpoint_path`` (a ``.safetensors`` file or a run folder)
     under ``meta["calibration"]``, atomically; the weights are untouched and must still match the
-    sidecar's SHA-256 (``E028`` otherwise). Returns the sidecar's path."""
+    sidecar's SHA-256 (``E028`` otherwise). ``type_source``: the argument types the calibration's type filter
+    was fit on, written as the config's ``model.type_source`` (the model's markers must then be untyped:
+    typed markers were trained on the checkpoint's own types). Returns the sidecar's path."""
     from ...engine.checkpoint import _sha256, read_sidecar, resolve_checkpoint, sidecar_path
     from ...io import atomic_write_text
 
@@ -281,6 +283,12 @@ def write_calibration(checkpoint_path: str | Path, calibration: Calibration) -> 
         raise GraphmieError("E028", weights, detail=f"the SHA-256 in {sidecar_path(weights).name} is not the weights'")
     d = calibration.to_dict()
     Calibration.from_dict(d, sidecar_path(weights), side["meta"].get("labels"))
+    model = side["config"].setdefault("model", {})
+    if type_source and type_source != model.get("type_source", "spacy"):
+        if model.get("typed_markers"):
+            raise GraphmieError("E025", weights, detail=f"its typed markers were trained on {model.get('type_source', 'spacy')} "
+                                f"types; a calibration fit on {type_source} types cannot be stored in it")
+        model["type_source"] = type_source
     side["meta"]["calibration"] = d
     atomic_write_text(sidecar_path(weights), json.dumps(side, indent=2, default=str))
     return sidecar_path(weights)

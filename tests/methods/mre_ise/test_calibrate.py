@@ -144,6 +144,21 @@ def test_write_calibration_round_trip_through_the_sidecar(tmp_path):
         write_calibration(weights, cal)
 
 
+def test_a_calibration_fit_on_tagger_types_sets_the_type_source_but_not_under_typed_markers(tmp_path):
+    weights = copy_shipped(tmp_path)
+    cal = Calibration(1.3, {}, 0.4, type_filter="drop", fit_on="test")
+    write_calibration(weights, cal, "mner")
+    m = MREISE.from_checkpoint(load_checkpoint(weights, "post_mre_ise", method="mre_ise"))
+    assert m.config["model"]["type_source"] == "mner" and m.calibration == cal
+    side = tmp_path / "post.json"
+    d = json.loads(side.read_text())
+    d["config"]["model"].update(typed_markers=True, type_source="spacy")
+    side.write_text(json.dumps(d))
+    with pytest.raises(GraphmieError, match="E025"):      # its markers were trained on spaCy's types
+        write_calibration(weights, cal, "mner")
+    assert json.loads(side.read_text())["config"]["model"]["type_source"] == "spacy"   # left as it was
+
+
 def post(pairs=None):
     d = {"text": "Lionel Messi signed for Inter Miami in Florida with David Beckham ."}
     if pairs:
