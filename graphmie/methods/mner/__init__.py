@@ -195,11 +195,12 @@ class MNER(Method):
 
     @torch.no_grad()
     def type_spans(self, items: list[tuple[list[str], list[tuple[int, int]]]],
-                   batch_size: int = 32) -> list[list[tuple[str, float]]]:
+                   batch_size: int = 32) -> list[list[tuple[str | None, float]]]:
         """The entity type of given word spans: for each ``(words, spans)`` (spans ``[start, end)`` over
         ``words``, known to be entities), each span's most probable type under this tagger — the type ``T``
         maximising the log-probability of tagging exactly that span ``B-T I-T ...`` — with its probability
-        among the types (a softmax over those span scores). Text only: no caption or knowledge is read."""
+        among the types (a softmax over those span scores); ``(None, 0.0)`` for a span that starts past the
+        encoder's window (its words were cut off). Text only: no caption or knowledge is read."""
         model, labels = self.model, self.model.labels
         types = list(self.config["types"]["types"])
         b_idx = torch.tensor([labels.index(f"B-{t}") for t in types])
@@ -211,11 +212,14 @@ class MNER(Method):
             enc = [encode_example(self.tokenizer, words, "", maxlen) for words, _ in chunk]
             b = pad_batch(enc)
             h_top = model.upper(model.lower(b["input_ids"], b["mask"], b["token_type_ids"]), b["mask"], b["shapes"])
-            for e, (words, spans) in zip(model.word_emissions(h_top, [it["first"] for it in enc]), chunk):
+            for e, it, (words, spans) in zip(model.word_emissions(h_top, [it["first"] for it in enc]), enc, chunk):
                 row = []
                 for s, t in spans:
                     if not 0 <= s < t <= len(words):
                         raise ValueError(f"span {(s, t)} outside {len(words)} words")
+                    if it["first"][s] < 0:                   # cut off by the window: no evidence of a type
+                        row.append((None, 0.0))
+                        continue
                     score = e[s, b_idx] + e[s + 1:t][:, i_idx].sum(0)
                     p = score.softmax(0)
                     j = int(p.argmax())

@@ -8,7 +8,8 @@ at training and at prediction time:
 * ``spacy``: spaCy's NER over the post (the entity the argument overlaps); an entity spaCy does not tag gets
   ``None`` (written ``entity`` in a marker, compatible with every relation).
 * ``mner``: the shipped Twitter MNER tagger (``model.type_tagger``, :meth:`graphmie.methods.mner.MNER.type_spans`)
-  asked which of its types is most probable for exactly the argument's words — every argument gets a type.
+  asked which of its types is most probable for exactly the argument's words — every argument within
+  the tagger's window gets a type (one past it: ``None``).
 """
 from __future__ import annotations
 
@@ -75,7 +76,8 @@ def type_tagger(name: str):
     return MNER.from_checkpoint(load_checkpoint(name, name, "mner"))
 
 
-def tagger_types(items: list[tuple[list[str], list[tuple[int, int]]]], tagger: str) -> list[list[str]]:
+def tagger_types(items: list[tuple[list[str], list[tuple[int, int]]]], tagger: str) -> list[list[str | None]]:
     """MNRE types of the word spans of each ``(words, spans)`` from MNER tagger ``tagger`` (its most probable
-    type for exactly those words)."""
-    return [[MNER_TO_MNRE.get(t, "misc") for t, _ in row] for row in type_tagger(tagger).type_spans(items)]
+    type for exactly those words; ``None`` for a span past the tagger's window)."""
+    return [[MNER_TO_MNRE.get(t, "misc") if t else None for t, _ in row]
+            for row in type_tagger(tagger).type_spans(items)]

@@ -61,6 +61,8 @@ def test_type_spans_gives_each_given_span_its_most_probable_type(mner):
     assert a[0][0] == "PER" and b[0][0] == "LOC"
     with pytest.raises(ValueError):
         mner.type_spans([(words, [(8, 10)])])
+    long = ["word"] * 300 + ["Berlin"]                          # past the 96-piece window: no type
+    assert mner.type_spans([(long, [(300, 301), (0, 1)])])[0][0] == (None, 0.0)
 
 
 @needs_weights
