@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 from graphmie.config import package_versions  # noqa: E402
 from graphmie.data.wikihow_fg import read_folder  # noqa: E402
 from graphmie.evaluation.procedure import score  # noqa: E402
-from graphmie.io import atomic_write_text  # noqa: E402
+from graphmie.io import atomic_write_text, update_json  # noqa: E402
 from graphmie.methods.seqgmper import DEFAULT_ADAPTATION, DEFAULT_ENCODER, DEFAULT_MODEL, DEFAULT_TRAINING  # noqa: E402
 from graphmie.methods.seqgmper.samples import Featurizer, predict_example, prepare  # noqa: E402
 from graphmie.methods.seqgmper.train import pretrain, recipe_examples, train_model  # noqa: E402
@@ -214,6 +214,13 @@ def main(argv=None) -> int:
 ADAPTATION_OUT = ROOT / "bench" / "results" / "procedure_adaptation.json"
 
 
+def _with_row(table: dict | None, name: str, entry: dict) -> dict:
+    table = table or {"task": "procedure",
+                      "what": "issue 17: recipe adaptation and the tuned encoder, 5-fold CV on wikiHow-FG", "rows": {}}
+    table["rows"][name] = entry
+    return table
+
+
 def run_row(args) -> int:
     """One row of ``procedure_adaptation.json``: the seeds of ``--seeds`` not yet in the row."""
     adaptation = {**DEFAULT_ADAPTATION, "mode": args.adapt, "labels": args.labels, "epochs": args.adapt_epochs,
@@ -225,9 +232,7 @@ def run_row(args) -> int:
                 "adaptation": {k: v for k, v in adaptation.items() if k not in ("recipes", "limit")},
                 "encoder": encoder, "folds": args.folds, "models": 1 if args.no_ablation else 2}
     out_path = args.out if args.out != ROOT / "bench" / "results" / "procedure.json" else ADAPTATION_OUT
-    table = json.loads(out_path.read_text()) if out_path.exists() else {
-        "task": "procedure", "what": "issue 17: recipe adaptation and the tuned encoder, 5-fold CV on wikiHow-FG",
-        "rows": {}}
+    table = json.loads(out_path.read_text()) if out_path.exists() else {"rows": {}}
     old = table["rows"].get(args.row)
     if old is not None and old["settings"] != settings:
         print(f"error: row {args.row!r} exists with other settings: {json.dumps(old['settings'])}", file=sys.stderr)
@@ -257,9 +262,8 @@ def run_row(args) -> int:
                                                                                   + sys.argv[1:]),
                          recipes_used=len(recipes) if recipes else 0, recipes_skipped=len(skipped),
                          versions=package_versions())
-            table["rows"][args.row] = entry
-            out_path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(out_path, json.dumps(table, indent=2))
+            # other rows may have been written meanwhile by runs beside this one: read again, under a lock
+            table = update_json(out_path, lambda t, e=entry: _with_row(t, args.row, e))
     entry = table["rows"].get(args.row)
     if entry:
         for name, res in entry["results"].items():

@@ -6,7 +6,12 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+try:
+    import fcntl
+except ImportError:        # not POSIX: no advisory lock (one writer at a time is then the user's to keep)
+    fcntl = None
 
 from .document import Document
 from .errors import GraphmieError
@@ -41,6 +46,24 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def update_json(path: str | Path, update: Callable[[Any], Any]) -> Any:
+    """Read-modify-write of a JSON file shared by concurrent processes: under an advisory lock on
+    ``PATH.lock`` the file is read again (``None`` when absent), ``update(old)`` gives the new value and it
+    is written atomically. Two runs adding their own rows to one results file keep both rows."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            new = update(json.loads(path.read_text(encoding="utf-8")) if path.exists() else None)
+            atomic_write_text(path, json.dumps(new, indent=2))
+        finally:
+            if fcntl is not None:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+    return new
 
 
 def read_text(path: str | Path) -> str:

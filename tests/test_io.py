@@ -1,4 +1,6 @@
 """Safe I/O: checked image reads, safe weight loading, atomic writes."""
+import json
+
 import pytest
 import torch
 
@@ -56,3 +58,27 @@ def test_atomic_write_gives_normal_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (p.stat().st_mode & 0o777) == (0o666 & ~umask)
+
+
+def _add_rows(path, names):
+    from graphmie.io import update_json
+    for name in names:
+        update_json(path, lambda t, n=name: {**(t or {}), n: len(t or {})})
+
+
+def test_update_json_keeps_the_rows_of_concurrent_writers(tmp_path):
+    import multiprocessing as mp
+    from graphmie.io import update_json
+
+    path = tmp_path / "results.json"
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_add_rows, args=(path, [f"p{i}_{k}" for k in range(20)])) for i in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    rows = json.loads(path.read_text())
+    assert sorted(rows) == sorted(f"p{i}_{k}" for i in range(3) for k in range(20))
+    assert sorted(rows.values()) == list(range(60))        # each writer saw every earlier row
+    assert update_json(path, lambda t: None) is None and path.read_text() == "null"
