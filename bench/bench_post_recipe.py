@@ -3,6 +3,8 @@ row over several seeds with the spread, and paired differences between rows over
 
     python3 -m bench.bench_post_recipe --rows base,typed --seeds 13 14 15 --jobs 2
     python3 -m bench.bench_post_recipe --ship text_only_lora 13 post_mre_ise_text   # ship one run
+    python3 -m bench.bench_post_recipe --ship text_only_lora 15 post_mre_ise_text_trio post_mre_ise_text \
+        post_mre_ise_text_s14                                                          # ... averaged with others
 
 Rows (``ROWS``): base (caption + cross-modal graph + GIB + topics, top 2 MiniLM layers tuned), typed (typed
 entity markers), gate (the consistency gate), text_only, text_only_reversed (reversed pairs in training),
@@ -101,9 +103,10 @@ def gate_diagnostic(run: Path, data: Path) -> dict:
             "run": str(run)}
 
 
-def ship(row: str, seed: int, runs: Path, name: str, data: Path) -> dict:
+def ship(row: str, seed: int, runs: Path, name: str, data: Path, members: list[str] = ()) -> dict:
     """Copy run ``row``/s``seed`` into graphmie/weights/``name`` (weights bytes unchanged, so the sidecar's
-    SHA-256 stays valid), its record extended with how it was chosen and its fp16 file's own val figures."""
+    SHA-256 stays valid), its record extended with how it was chosen and its fp16 file's own val figures.
+    ``members``: shipped checkpoints averaged with it (its ``model.members``)."""
     import shutil
 
     from graphmie.engine.checkpoint import load_checkpoint, read_sidecar, sidecar_path, write_sidecar
@@ -113,18 +116,22 @@ def ship(row: str, seed: int, runs: Path, name: str, data: Path) -> dict:
     dst = REPO / "graphmie" / "weights" / f"{name}.safetensors"
     shutil.copyfile(run / "model.safetensors", dst)
     side = read_sidecar(run / "model.safetensors")
-    rec = dict(side["record"], shipped_from=f"bench/bench_post_recipe.py row {row!r} seed {seed}",
+    config = json.loads(json.dumps(side["config"]))
+    if members:
+        config.setdefault("model", {})["members"] = list(members)
+    rec = dict(side["record"], shipped_from=f"bench/bench_post_recipe.py row {row!r} seed {seed}"
+               + (f", averaged with {', '.join(members)}" if members else ""),
                training_command=" ".join(command(row, seed, Path(f"runs/bench_post_recipe/{row}/s{seed}"))[1:]),
                selection="the recipe was chosen on MNRE val among the rows of bench/results/post_recipe.json "
                          "(issue 16's fixed protocol); val is therefore not an unbiased figure for it")
-    write_sidecar(dst, side["method"], side["config"], side["meta"], rec)
+    write_sidecar(dst, side["method"], config, side["meta"], rec)
     method = MREISE.from_checkpoint(load_checkpoint(dst, name, method="mre_ise"))
     scored = method.evaluate(data, "val")
     rec.update(dev_metrics_shipped={k: scored[k] for k in ("precision", "recall", "f1", "accuracy")},
                dev_metrics_note="dev_metrics: fp32 model at the end of training; dev_metrics_shipped: this fp16 "
                                 f"file scored with `python3 -m graphmie evaluate --task post --data {data} --split val"
                                 f" --checkpoint {name}`")
-    write_sidecar(dst, side["method"], side["config"], side["meta"], rec)
+    write_sidecar(dst, side["method"], config, side["meta"], rec)
     print(f"shipped {run} as {dst.name} (+ {sidecar_path(dst).name}): val F1 {100 * scored['f1']:.2f}")
     return scored
 
@@ -136,12 +143,15 @@ def main() -> int:
     ap.add_argument("--runs", default=str(REPO / "runs" / "bench_post_recipe"))
     ap.add_argument("--jobs", type=int, default=2, help="trainings at once (one thread each)")
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "mnre"))
-    ap.add_argument("--ship", nargs=3, metavar=("ROW", "SEED", "NAME"),
-                    help="only copy that run into graphmie/weights/NAME.safetensors (+ sidecar) and score it")
+    ap.add_argument("--ship", nargs="+", metavar="ROW SEED NAME [MEMBER",
+                    help="only copy that run into graphmie/weights/NAME.safetensors (+ sidecar) and score it; "
+                         "shipped MEMBERs are averaged with it (model.members)")
     args = ap.parse_args()
     runs = Path(args.runs)
     if args.ship:
-        ship(args.ship[0], int(args.ship[1]), runs, args.ship[2], Path(args.data))
+        if len(args.ship) < 3:
+            ap.error("--ship needs ROW, SEED and NAME")
+        ship(args.ship[0], int(args.ship[1]), runs, args.ship[2], Path(args.data), args.ship[3:])
         return 0
     runs.mkdir(parents=True, exist_ok=True)
     rows = args.rows.split(",")

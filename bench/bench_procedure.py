@@ -47,6 +47,7 @@ from graphmie.data.wikihow_fg import read_folder  # noqa: E402
 from graphmie.evaluation.procedure import score  # noqa: E402
 from graphmie.io import atomic_write_text, update_json  # noqa: E402
 from graphmie.methods.seqgmper import DEFAULT_ADAPTATION, DEFAULT_ENCODER, DEFAULT_MODEL, DEFAULT_TRAINING  # noqa: E402
+from graphmie.methods.seqgmper.model import TAG_DECODES  # noqa: E402
 from graphmie.methods.seqgmper.samples import Featurizer, predict_example, prepare  # noqa: E402
 from graphmie.methods.seqgmper.train import pretrain, recipe_examples, train_model  # noqa: E402
 
@@ -58,8 +59,10 @@ def cross_validate(exs, folds: int, seed: int, seq: bool, epochs: int, settings:
     idx = list(range(len(exs)))
     random.Random(0).shuffle(idx)
     parts = [idx[i::folds] for i in range(folds)]
-    preds, golds, preds_ge = [], [], []
+    golds, preds_ge = [], []
+    preds = {d: [] for d in TAG_DECODES}       # the same fold models, their tags decoded each way
     model_cfg, training = {**(settings or {}), "seq_attention": seq}, {"epochs": epochs, "seed": seed}
+    decode = model_cfg.get("tag_decode", DEFAULT_MODEL["tag_decode"])
     pretrained = None
     if adaptation and adaptation["mode"] == "pretrain":
         pretrained = pretrain(recipes, model_cfg, training, adaptation)
@@ -69,10 +72,15 @@ def cross_validate(exs, folds: int, seed: int, seq: bool, epochs: int, settings:
         model, _ = train_model(train, model_cfg, training, adaptation=adaptation, encoder=encoder, recipes=recipes,
                                pretrained=pretrained)
         for i in part:
-            preds.append(predict_example(model, exs[i]))
+            for d in TAG_DECODES:
+                model.tag_decode = d
+                preds[d].append(predict_example(model, exs[i]))
+            model.tag_decode = decode
             preds_ge.append(predict_example(model, exs[i], gold_entities=True))
             golds.append(exs[i].doc)
-    r = score(preds, golds)
+    by_decode = {d: score(p, golds) for d, p in preds.items()}
+    r = by_decode[decode]
+    r["by_tag_decode"] = {d: {k: s[k] for k in KEYS} for d, s in by_decode.items()}
     ge = score(preds_ge, golds)
     r["flow_f1_gold_entities"] = ge["flow_f1"]
     r["flow_f1_unlabelled_gold_entities"] = ge["flow_f1_unlabelled"]

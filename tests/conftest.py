@@ -21,3 +21,19 @@ def _threads():
 
     torch.manual_seed(0)
     yield
+
+
+def with_members(tmp_path: Path, shipped: str, name: str, members, method: str):
+    """A copy of shipped checkpoint ``shipped`` named ``name`` whose ``model.members`` is ``members``, loaded."""
+    import json
+    import shutil
+
+    from graphmie.engine.checkpoint import WEIGHTS_DIR, load_checkpoint, read_sidecar, write_sidecar
+
+    dst = tmp_path / f"{name}.safetensors"
+    shutil.copyfile(WEIGHTS_DIR / f"{shipped}.safetensors", dst)
+    side = read_sidecar(WEIGHTS_DIR / f"{shipped}.safetensors")
+    cfg = json.loads(json.dumps(side["config"]))
+    cfg.setdefault("model", {})["members"] = members
+    write_sidecar(dst, side["method"], cfg, side["meta"], side["record"])
+    return load_checkpoint(dst, "unused", method=method)

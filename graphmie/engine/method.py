@@ -56,6 +56,34 @@ class Method:
         """The trained model, ready to predict."""
         raise NotImplementedError
 
+    #: for methods whose ``model.members`` lists checkpoints averaged with this one: the config keys
+    #: (``(section, key)``) every member must share with the checkpoint that lists it
+    member_keys: tuple = ()
+
+    @classmethod
+    def load_member(cls, spec, owner: Checkpoint, cfg: dict) -> "Method":
+        """Member ``spec`` of ``owner``'s ensemble (``model.members``: a shipped name, or a path relative to
+        ``owner``'s folder): a checkpoint of this method that agrees with ``cfg`` on :attr:`member_keys`
+        and is itself no ensemble. A bad spec is E021, a member that does not fit E025."""
+        from ..errors import GraphmieError
+        from .checkpoint import load_checkpoint, path_exists
+
+        if not isinstance(spec, str) or not spec.strip():
+            raise GraphmieError("E021", owner.path, key="members", section="[model]",
+                                expected="a list of checkpoint names or paths", value=spec)
+        p = Path(spec)
+        if not p.is_absolute() and owner.path is not None and path_exists(Path(owner.path).parent / p):
+            p = Path(owner.path).parent / p
+        ckpt = load_checkpoint(p, spec, method=cls.name)
+        sub = cls.resolve_config(ckpt.config, ckpt.path)
+        bad = [".".join(k) for k in cls.member_keys if sub[k[0]][k[1]] != cfg[k[0]][k[1]]]
+        if sub["model"].get("members"):
+            bad.append("model.members (an ensemble cannot be a member)")
+        if bad:
+            raise GraphmieError("E025", ckpt.path, detail=f"listed as a member of {Path(owner.path).name}, but "
+                                f"differs in {', '.join(bad)}")
+        return cls.from_checkpoint(ckpt)
+
     @property
     def version(self) -> str:
         return self.ckpt.version

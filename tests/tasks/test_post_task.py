@@ -13,9 +13,13 @@ from graphmie.tasks.post import PostTask
 from conftest import REPO, shared
 
 
+#: the captioned model (the default, post_mre_ise_text_trio, reads the text alone)
+MULTIMODAL = "post_mre_ise"
+
+
 @pytest.fixture(scope="module")
 def nlp():
-    return graphmie.load("post")
+    return graphmie.load("post", checkpoint=MULTIMODAL)
 
 
 def namespace(**kw):
@@ -26,7 +30,7 @@ def namespace(**kw):
 
 def test_task_declaration():
     assert (PostTask.name, PostTask.default_method, PostTask.methods, PostTask.default_weights) == \
-        ("post", "mre_ise", ("mre_ise",), "post_mre_ise")
+        ("post", "mre_ise", ("mre_ise",), "post_mre_ise_text_trio")
     assert PostTask.options == {"max_regions": 10} and PostTask.predict_options == ("max_regions",)
     parser = argparse.ArgumentParser()
     PostTask.add_cli_args(parser)
@@ -89,7 +93,7 @@ def test_extract_real_mnre_image_with_detections(tmp_path):
     img = shared("mnre", "images", "train", "twitter_stream_2018_05_07_14_0_2_173.jpg")
     det = shared("mnre", "boxes", "train_detect_boxes.json")
     out = tmp_path / "out"
-    rc = main(["extract", "--task", "post", "--out", str(out), "--quiet",
+    rc = main(["extract", "--task", "post", "--out", str(out), "--quiet", "--checkpoint", MULTIMODAL,
                # task options use --opt=value (the CLI's first pass would take a detached value as an input)
                "--text=Taylor Swift and Ed Sheeran performing at Wembley Stadium in London .",
                f"--image={img}", f"--detections={det}",
@@ -141,7 +145,7 @@ def test_extract_example_post_and_raw_image_proposals(tmp_path):
                                 "pairs": [["Barack Obama", "Berlin"]]}))
     out = tmp_path / "out"
     assert main(["extract", "--task", "post", str(post), str(REPO / "examples" / "posts" / "concert.json"),
-                 "--out", str(out), "--quiet"]) == 0
+                 "--out", str(out), "--quiet", "--checkpoint", MULTIMODAL]) == 0
     doc = json.loads((out / "p.json").read_text())
     assert doc["meta"]["visual_evidence"] == ["image crops", "region proposals"]
     assert doc["meta"]["pairs_scored"] == 1 and len(doc["regions"]) >= 1
@@ -193,3 +197,15 @@ def test_cli_takes_post_options_with_spaces_in_both_spellings():
                  ["extract", "--task=post", "--out", "o", "--text=Ann met Bob", "--head=Ann", "--tail=Bob"]):
         args = build_parser("post").parse_args(argv)
         assert args.inputs == [] and args.text == "Ann met Bob" and (args.head, args.tail) == ("Ann", "Bob")
+
+
+def test_the_default_averages_three_text_only_seeds():
+    res = graphmie.load("post").run({"text": "Lionel Messi signed for Inter Miami .", "caption": "A football player.",
+                                     "pairs": [["Lionel Messi", "Inter Miami"]]})
+    doc = res.doc
+    assert doc.meta["relation_model_members"] == ["post_mre_ise_text_trio", "post_mre_ise_text",
+                                                  "post_mre_ise_text_s14"]
+    assert doc.meta["pairs_scored"] == 1 and "consistency_gate" not in doc.meta   # no gate: the caption is not read
+    assert [r.label for r in doc.relations] == ["/per/org/member_of"]
+    for r in doc.relations:
+        assert r.provenance.model.endswith("(evidence: text)") and r.provenance.evidence == ("text",)

@@ -80,35 +80,6 @@ def _check_knowledge(knowledge: str) -> str:
     return knowledge
 
 
-#: what every member of an ensemble must share with the checkpoint that lists it
-_MEMBER_KEYS = (("model", "max_length"), ("model", "knowledge_features"), ("model", "n_frozen"),
-                ("model", "lora_rank"), ("data", "knowledge"), ("data", "caption"))
-
-
-def _member(spec: str, owner: Checkpoint, cfg: dict) -> "MNER":
-    """Member ``spec`` of ``owner``'s ensemble (a shipped name, or a path relative to ``owner``'s folder):
-    a tagger of the same labels that reads the same input, itself no ensemble."""
-    from ...engine.checkpoint import path_exists, load_checkpoint
-
-    if not isinstance(spec, str) or not spec.strip():
-        raise GraphmieError("E021", owner.path, key="members", section="[model]",
-                            expected="a list of checkpoint names or paths", value=spec)
-    p = Path(spec)
-    if not p.is_absolute() and owner.path is not None and path_exists(Path(owner.path).parent / p):
-        p = Path(owner.path).parent / p
-    ckpt = load_checkpoint(p, spec, method=MNER.name)
-    sub = MNER.resolve_config(ckpt.config, ckpt.path)
-    bad = [".".join(k) for k in _MEMBER_KEYS if sub[k[0]][k[1]] != cfg[k[0]][k[1]]]
-    if sub["types"]["types"] != cfg["types"]["types"]:
-        bad.append("types.types")
-    if sub["model"]["members"]:
-        bad.append("model.members (an ensemble cannot be a member)")
-    if bad:
-        raise GraphmieError("E025", ckpt.path, detail=f"listed as a member of {Path(owner.path).name}, but differs "
-                            f"in {', '.join(bad)}")
-    return MNER.from_checkpoint(ckpt)
-
-
 class MNER(Method):
     name = "mner"
     task = "entity"
@@ -124,6 +95,9 @@ class MNER(Method):
         "grounding": {"threshold": 0.5, "max_regions": 20},
     }
     eval_options = {"threads": 1, "limit": 0, "caption": "", "knowledge": "", "llm": "", "threshold": None}
+    #: what every member of an ensemble (``model.members``) shares with the checkpoint that lists it
+    member_keys = (("model", "max_length"), ("model", "knowledge_features"), ("model", "n_frozen"),
+                   ("model", "lora_rank"), ("data", "knowledge"), ("data", "caption"), ("types", "types"))
 
     def __init__(self, ckpt: Checkpoint, config: dict, tokenizer, model: MnerTagger):
         super().__init__(ckpt)
@@ -142,7 +116,7 @@ class MNER(Method):
                                 f"{model.labels} in the config")
         load_state_into(model, ckpt, trainable_only=True)     # the frozen backbone is the installed MiniLM
         merge_lora(model)                                     # inference: fold the adapters into the weights
-        members = [_member(spec, ckpt, cfg) for spec in cfg["model"]["members"]]
+        members = [cls.load_member(spec, ckpt, cfg) for spec in cfg["model"]["members"]]
         if members:
             model = TaggerEnsemble([model] + [m.model for m in members])
         model.eval()

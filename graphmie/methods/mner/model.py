@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from ...data.knowledge import KNOW_TAGS
+from ...nn.bio import allowed_transitions, bio_viterbi
 
 SHAPES = ("pad", "lower", "title", "upper", "mixed", "digit", "mention", "hashtag", "punct", "caption", "special")
 
@@ -182,32 +183,11 @@ class MnerTagger(nn.Module):
 
     # --- decoding --------------------------------------------------------------------------
     def allowed_transitions(self) -> torch.Tensor:
-        n = len(self.labels)
-        ok = torch.ones(n, n, dtype=torch.bool)
-        for j, lj in enumerate(self.labels):
-            if lj.startswith("I-"):
-                for i, li in enumerate(self.labels):
-                    ok[i, j] = li[2:] == lj[2:] and li != "O"
-        return ok
+        return allowed_transitions(self.labels)
 
     def viterbi(self, emis: torch.Tensor) -> list[int]:
         """Best label path for ``emis`` [n_words, n_labels] (log-probs) under the BIO constraints."""
-        n, L = emis.shape
-        if n == 0:
-            return []
-        trans = torch.where(self.allowed_transitions(), 0.0, -1e4)
-        start = torch.tensor([0.0 if not l.startswith("I-") else -1e4 for l in self.labels])
-        score = start + emis[0]
-        back = []
-        for i in range(1, n):
-            tot = score[:, None] + trans            # [from, to]
-            best, idx = tot.max(0)
-            back.append(idx)
-            score = best + emis[i]
-        path = [int(score.argmax())]
-        for idx in reversed(back):
-            path.append(int(idx[path[-1]]))
-        return path[::-1]
+        return bio_viterbi(emis, self.labels)
 
 
 class TaggerEnsemble(nn.Module):

@@ -20,7 +20,9 @@ Differs from the paper:
   (``looks_like`` edges) but not used as node features (they cannot be trained on MNRE);
 * the graph encoder is a GATv2-style masked attention layer
   (:class:`graphmie.nn.masked_gat.MaskedGATLayer`), not the paper's GCN;
-* the topic model is a ProdLDA VAE over a text + ``v:``-prefixed caption vocabulary.
+* the topic model is a ProdLDA VAE over a text + ``v:``-prefixed caption vocabulary;
+* ``model.members`` (checkpoint names or paths) averages this model with others trained from other
+  seeds on the same inputs (:class:`.model.PostEnsemble`: the mean of their label distributions).
 
 Training (:mod:`.train`) runs through :class:`graphmie.engine.trainer.Trainer` with the
 ``linear`` schedule (warm-up, then linear decay), length-bucketed batches, AdamW with an encoder
@@ -44,7 +46,7 @@ from ...engine.checkpoint import Checkpoint, load_state_into
 from ...engine.method import Method, Result
 from ...errors import GraphmieError
 from .graphs import build_graphs, post_visual
-from .model import PostREModel, decode
+from .model import PostEnsemble, PostREModel, decode
 from .samples import BottomEncoder, Prepared, make_batch, prepare_samples, prepared_logits, sentence_vectors
 from .types import TYPE_SOURCES, TYPES, span_type, tagger_types
 
@@ -97,7 +99,7 @@ class MREISE(Method):
                   "use_graph": True, "use_gib": True, "use_topics": True, "gnn_dim": 128, "gnn_layers": 2,
                   "z_dim": 64, "n_topics": 16, "tau": 0.5, "prior": 0.7, "dropout": 0.1,
                   "similarity_threshold": 0.55, "max_regions": 10, "typed_markers": False, "use_gate": False,
-                  "type_source": "spacy", "type_tagger": "entity_mner"},
+                  "type_source": "spacy", "type_tagger": "entity_mner", "members": []},
         "training": {"epochs": 3, "batch_size": 32, "lr_encoder": 5e-5, "lr_head": 1e-3, "gib_weight": 0.01,
                      "topic_weight": 0.05, "gate_weight": 0.1, "seed": 13, "threads": 1, "warmup": 0.06, "init_from": "",
                      "device": "cpu"},
@@ -106,6 +108,13 @@ class MREISE(Method):
     eval_options = {"threads": 1, "caption_source": "", "limit": 0}
     #: the sidecar's ``meta["calibration"]`` (:mod:`.calibrate`), applied to automatic pairs only; None: argmax
     calibration = None
+    #: what the members of an ensemble (``model.members``) share with the checkpoint that lists it: every key
+    #: that shapes the model's inputs (the labels, the topic vocabulary and, under typed markers, the type
+    #: source are checked too; without typed markers the type source only types automatic pairs' arguments
+    #: for the listing checkpoint's own calibration)
+    member_keys = tuple(("model", k) for k in ("finetune_layers", "lora_rank", "max_length", "use_caption",
+                                               "use_graph", "use_topics", "use_gate", "typed_markers",
+                                               "similarity_threshold", "max_regions")) + (("data", "caption_source"),)
 
     @classmethod
     def resolve_config(cls, config: dict | None, source=None) -> dict:
@@ -120,6 +129,7 @@ class MREISE(Method):
         self.model, self.enc, self.config = model, enc, cfg
         self.labels = list(ckpt.meta["labels"])
         self.vocab_index = {w: i for i, w in enumerate(ckpt.meta.get("vocab", []))}
+        self.members: list[Checkpoint] = []    # the other models averaged with this one (``model.members``)
 
     # --- building -----------------------------------------------------------------------
     @staticmethod
@@ -145,8 +155,19 @@ class MREISE(Method):
         model = cls.build_model(cfg, enc, len(ckpt.meta["labels"]), list(ckpt.meta.get("vocab", [])))
         load_state_into(model, ckpt, trainable_only=True)
         merge_lora(model)                   # inference: fold any LoRA adapters into the weights
+        members = [cls.load_member(spec, ckpt, cfg) for spec in m["members"]]
+        for other in members:
+            om = other.config["model"]
+            if other.labels != list(ckpt.meta["labels"]) or other.vocab_index != \
+                    {w: i for i, w in enumerate(ckpt.meta.get("vocab", []))} or \
+                    (m["typed_markers"] and (om["type_source"], om["type_tagger"]) != (m["type_source"], m["type_tagger"])):
+                raise GraphmieError("E025", other.ckpt.path, detail=f"listed as a member of {Path(ckpt.path).name}, "
+                                    "but its labels, topic vocabulary or marker types differ")
+        if members:
+            model = PostEnsemble([model] + [other.model for other in members])
         model.eval()
         method = cls(ckpt, model, enc, cfg)
+        method.members = [other.ckpt for other in members]
         if "calibration" in ckpt.meta:
             from ...engine.checkpoint import sidecar_path
             from .calibrate import Calibration
@@ -192,7 +213,8 @@ class MREISE(Method):
         preds = [lab for lab, _ in self.predict_prepared(self.model, p, self.labels)]
         dt = time.time() - t0
         out = mre_scores(preds, p.labels)
-        out.update({"split": split, "skipped": len(skipped), "posts_per_s": round(len(samples) / dt, 1)})
+        out.update({"split": split, "skipped": len(skipped), "posts_per_s": round(len(samples) / dt, 1),
+                    "model": self.ckpt.name, "members": [c.name for c in self.members]})
         for e in skipped[:20]:
             print(f"skipped: {e}", file=sys.stderr)
         return out
@@ -316,6 +338,8 @@ class MREISE(Method):
                                           attribution=attribution or None)))
         doc.meta["pairs_scored"] = len(pairs)
         doc.meta["model"] = MODEL_NAME
+        if self.members:
+            doc.meta["relation_model_members"] = [self.ckpt.name] + [c.name for c in self.members]
         if doc.image or doc.regions:
             from ...grounding import get_grounder
 

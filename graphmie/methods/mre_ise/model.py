@@ -193,6 +193,39 @@ class PostREModel(nn.Module):
         return self.classify(feats), aux, masks
 
 
+class PostEnsemble(nn.Module):
+    """Relation models of the same labels and inputs averaged (``model.members``): the mean of the members'
+    label distributions, returned as its log so that :func:`decode` and the calibration read it as logits.
+    The same calls as :class:`PostREModel` for inference: ``features`` gives each branch as a list with one
+    tensor per member and ``classify`` takes that back; the GIB masks are the first member's, the gate
+    the members' mean. Inference only (each member is trained alone)."""
+
+    def __init__(self, members: list[PostREModel]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        first = members[0]
+        # what make_batch and predict read of the model: the inputs every member shares
+        self.use_graph, self.use_topics, self.gate = first.use_graph, first.use_topics, first.gate
+        self.ntm = first.ntm if first.use_topics else None
+
+    def features(self, gate_override=None, **inputs):
+        outs = [m.features(**inputs, gate_override=gate_override) for m in self.members]
+        feats = {k: [o[0][k] for o in outs] for k in outs[0][0]}
+        gate = None if outs[0][3] is None else torch.stack([o[3] for o in outs]).mean(0)
+        return feats, {}, outs[0][2], gate
+
+    def classify(self, feats: dict, drop: str | None = None) -> torch.Tensor:
+        probs = torch.stack([torch.softmax(m.classify({k: v[i] for k, v in feats.items()}, drop).float(), -1)
+                             for i, m in enumerate(self.members)]).mean(0)
+        return probs.clamp_min(1e-12).log()
+
+    def forward(self, **inputs):
+        feats, aux, masks, gate = self.features(**inputs)
+        if gate is not None:
+            aux["gate"] = gate
+        return self.classify(feats), aux, masks
+
+
 def loss(logits: torch.Tensor, aux: dict, target: torch.Tensor, gib_weight: float,
          topic_weight: float, gate_weight: float = 0.0) -> torch.Tensor:
     """Cross-entropy plus the GIB compression term, the topic model's ELBO and the gate's consistency

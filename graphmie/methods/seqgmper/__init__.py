@@ -36,7 +36,7 @@ from ...errors import GraphmieError
 from .model import MODEL_NAME, SeqGMPER
 
 DEFAULT_MODEL = {"hidden": 128, "heads": 4, "gat_layers": 1, "seq_attention": True, "dropout": 0.2, "max_gap": 2,
-                 "flow_head": "pointer", "attention_prior": True, "seq_detach": True}
+                 "flow_head": "pointer", "attention_prior": True, "seq_detach": True, "tag_decode": "argmax"}
 DEFAULT_TRAINING = {"epochs": 30, "lr": 2e-3, "weight_decay": 1e-4, "seed": 13, "flow_weight": 1.0, "none_weight": 0.5,
                     "attention_weight": 0.3, "threads": 1}
 #: recipe adaptation (graphmie.methods.seqgmper.train): mode none | pretrain | joint; labels mapped | separate

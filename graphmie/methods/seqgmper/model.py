@@ -33,6 +33,8 @@ from .graph import EDGE_TYPES, StepGraph, candidate_pairs
 
 #: the model name predicted facts carry in their provenance
 MODEL_NAME = "graphmie.procedure.seqgmper"
+#: how word tags are decoded (:meth:`SeqGMPER.decode_tags`)
+TAG_DECODES = ("argmax", "bio")
 
 
 @dataclass
@@ -64,10 +66,13 @@ class SeqGMPER(nn.Module):
                  gat_layers: int = 1, seq_attention: bool = True, dropout: float = 0.2, max_gap: int = 2,
                  flow_head: str = "pointer", attention_prior: bool = True, seq_detach: bool = True,
                  n_tags: int = 19, n_types: int = 9, n_labels: int = 13, source_heads: tuple[int, int, int] | None = None,
-                 lora_rank: int = 0, lora_alpha: float = 16.0):
+                 lora_rank: int = 0, lora_alpha: float = 16.0, tag_decode: str = "argmax"):
         super().__init__()
         from torch_geometric.nn import GATv2Conv
 
+        if tag_decode not in TAG_DECODES:
+            raise GraphmieError("E022", None, name="model.tag_decode", value=tag_decode, choices=", ".join(TAG_DECODES))
+        self.tag_decode = tag_decode
         self.hidden, self.max_gap = hidden, max_gap
         self.n_labels = n_labels
         if flow_head not in ("pairwise", "pointer"):
@@ -317,10 +322,28 @@ class SeqGMPER(nn.Module):
 
     # --- decoding -----------------------------------------------------------------------
     def decode_tags(self, h: torch.Tensor, text_x: torch.Tensor, graph: StepGraph) -> tuple[torch.Tensor, torch.Tensor]:
-        """The best tag id of every text node and its probability."""
+        """The tag id of every text node and its probability: each word's most probable tag
+        (``tag_decode = "argmax"``), or each step's best tag path under the BIO constraints
+        (``"bio"``: no ``I-X`` that does not continue an ``X``)."""
         probs = torch.softmax(self.tag_logits(h[graph.text_nodes()], text_x), -1)
-        conf, pred = probs.max(-1)
-        return pred, conf
+        if self.tag_decode == "argmax":
+            conf, pred = probs.max(-1)
+            return pred, conf
+        from ...data.wikihow_fg import BIO_TAGS
+        from ...nn.bio import allowed_transitions, bio_viterbi
+
+        allowed = allowed_transitions(BIO_TAGS)
+        steps = [graph.node_step[n] for n in graph.text_nodes()]
+        pred = torch.zeros(len(steps), dtype=torch.long)
+        logp = probs.clamp_min(1e-12).log()
+        start = 0
+        while start < len(steps):                  # a step's words are consecutive text nodes
+            end = start
+            while end < len(steps) and steps[end] == steps[start]:
+                end += 1
+            pred[start:end] = torch.tensor(bio_viterbi(logp[start:end], BIO_TAGS, allowed))
+            start = end
+        return pred, probs.gather(1, pred[:, None]).squeeze(1)
 
     def decode_flows(self, s: FlowScores | None) -> list[tuple[int, int, int, float]]:
         """At most one outgoing flow per head entity, ``(head, tail, label, probability)`` in head

@@ -1,7 +1,7 @@
 """The MNER method (graphmie.methods.mner): shipped checkpoint, tokenizer, predict -> Result, a short training."""
 import pytest
 
-from conftest import shared
+from conftest import shared, with_members
 from graphmie.document import Document
 from graphmie.engine.checkpoint import WEIGHTS_DIR, load_checkpoint
 from graphmie.errors import GraphmieError
@@ -127,19 +127,8 @@ def test_short_training_with_knowledge_reads_it(tmp_path):
 def test_members_average_taggers_and_refuse_a_tagger_of_other_input(mner, tmp_path):
     """``model.members`` lists other checkpoints averaged with this one: a tagger listed with itself as
     its member decodes exactly as alone; a member that reads other input (a knowledge tagger) is E025."""
-    import json
-    import shutil
-
-    from graphmie.engine.checkpoint import read_sidecar, write_sidecar
-
     def owner(name, members):
-        dst = tmp_path / f"{name}.safetensors"
-        shutil.copyfile(WEIGHTS_DIR / "entity_mner.safetensors", dst)
-        side = read_sidecar(WEIGHTS_DIR / "entity_mner.safetensors")
-        cfg = json.loads(json.dumps(side["config"]))
-        cfg.setdefault("model", {})["members"] = members
-        write_sidecar(dst, side["method"], cfg, side["meta"], side["record"])
-        return load_checkpoint(dst, "unused", method="mner")
+        return with_members(tmp_path, "entity_mner", name, members, "mner")
 
     pair = MNER.from_checkpoint(owner("pair", ["entity_mner"]))
     assert [m.name for m in pair.members] == ["entity_mner"]

@@ -11,7 +11,7 @@ from graphmie.errors import GraphmieError
 from graphmie.methods.mre_ise import MREISE
 from graphmie.tasks.post import PostTask
 
-from conftest import REPO, shared
+from conftest import REPO, shared, with_members
 
 GOOD = ("{'token': ['Messi', 'joins', 'Barcelona', 'today'], 'h': {'name': 'Messi', 'pos': [0, 1]}, "
         "'t': {'name': 'Barcelona', 'pos': [2, 3]}, 'img_id': 'a.jpg', 'relation': '/per/org/member_of'}")
@@ -156,3 +156,32 @@ def test_tiny_training_with_typed_markers_gate_and_reversed_pairs_reports_eviden
     assert all(-1.0 <= v <= 1.0 for v in prov.attribution.values())
     back = Document.from_dict(json.loads(json.dumps(res.doc.to_dict())))
     assert back.relations[0].provenance.attribution == prov.attribution
+
+
+def test_members_average_models_and_refuse_a_model_of_other_input(tmp_path):
+    """``model.members``: the text-only model listed with itself decodes and scores as alone; a member
+    that reads other input (the captioned model) is E025 naming the key; a bad member spec is E021."""
+    def owner(name, members):
+        return with_members(tmp_path, "post_mre_ise_text", name, members, "mre_ise")
+
+    alone = MREISE.from_checkpoint(load_checkpoint("post_mre_ise_text", "unused", method="mre_ise"))
+    pair = MREISE.from_checkpoint(owner("pair", ["post_mre_ise_text"]))
+    assert [c.name for c in pair.members] == ["post_mre_ise_text"]
+    text = "Messi joins Barcelona with Neymar"
+    ents = [Entity("e0", "Messi", "PER", span=(0, 5)), Entity("e1", "Barcelona", "ORG", span=(12, 21))]
+    docs = [Document("d", "post", "x", text=text, entities=list(ents), meta={"pairs": [["e0", "e1"], ["e1", "e0"]]})
+            for _ in range(2)]
+    one, two = alone.predict(docs[0]).doc, pair.predict(docs[1]).doc
+    assert one.relations                                          # something to compare
+    assert [(r.head, r.tail, r.label) for r in two.relations] == [(r.head, r.tail, r.label) for r in one.relations]
+    assert [r.provenance.score for r in two.relations] == pytest.approx([r.provenance.score for r in one.relations],
+                                                                        abs=1e-4)
+    assert two.meta["relation_model_members"] == ["pair", "post_mre_ise_text"]
+    with pytest.raises(GraphmieError, match="E025") as err:
+        MREISE.from_checkpoint(owner("mixed", ["post_mre_ise"]))
+    assert "post_mre_ise" in str(err.value) and "model.use_caption" in str(err.value)
+    with pytest.raises(GraphmieError, match="E001"):
+        MREISE.from_checkpoint(owner("missing", ["no_such_model"]))
+    for bad in ([""], [3]):
+        with pytest.raises(GraphmieError, match="E021"):
+            MREISE.from_checkpoint(owner("bad", bad))

@@ -54,3 +54,30 @@ def test_graph_path_type_counts_masks_and_loss():
     assert m.gnn[0].att.grad is not None and m.gib.node_mlp[0].weight.grad is not None
     out = decode(torch.tensor([[0.0, 2.0, 0.0], [5.0, 0.0, 0.0]]), ["None", "a", "b"])
     assert [lab for lab, _ in out] == ["a", "None"] and 0.7 < out[0][1] < 0.8
+
+
+def test_ensemble_averages_member_distributions_and_keeps_branches_apart():
+    from graphmie.methods.mre_ise.model import PostEnsemble
+
+    torch.manual_seed(1)
+    members = [PostREModel(8, 16, top_layers=tiny_bert(1).encoder.layer, hidden=32, n_labels=4, gnn_dim=16, z_dim=8,
+                           vocab_size=20, n_topics=3).eval() for _ in range(2)]
+    ens = PostEnsemble(members).eval()
+    g = collate_graphs([graph(5, 7, 1), graph(3, 4, 2)])
+    b = {"hidden": torch.randn(2, 6, 32), "mask": torch.ones(2, 6, dtype=torch.long),
+         "head_pos": torch.tensor([0, 1]), "tail_pos": torch.tensor([2, 3]), "graph": g,
+         "bow": members[0].ntm.bow([[1, 2], [3]])}
+    with torch.no_grad():
+        probs = [torch.softmax(m(**b)[0], -1) for m in members]
+        logits, _, (node_mask, _) = ens(**b)
+        feats = ens.features(**b)[0]
+        no_graph = ens.classify(feats, drop="graph")
+        expected_no_graph = torch.stack([torch.softmax(m.classify(m.features(**b)[0], drop="graph"), -1)
+                                         for m in members]).mean(0)
+    assert not torch.allclose(probs[0], probs[1])                 # two different models
+    assert torch.allclose(logits.exp(), (probs[0] + probs[1]) / 2, atol=1e-6)
+    assert torch.allclose(logits.exp().sum(-1), torch.ones(2), atol=1e-6)   # log-probabilities: decode reads them
+    assert set(feats) == {"pair", "graph", "topics"} and all(len(v) == 2 for v in feats.values())
+    assert torch.allclose(no_graph.exp(), expected_no_graph, atol=1e-6)
+    assert node_mask.shape == (8,)                                # the first member's GIB masks
+    assert ens.use_graph and ens.use_topics and ens.ntm is members[0].ntm and ens.gate is None

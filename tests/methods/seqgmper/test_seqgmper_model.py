@@ -128,3 +128,31 @@ def test_ablation_has_no_attention():
     assert att is None and torch.equal(h[:, :16], h[:, 16:])   # both halves are the local state
     assert torch.all(model.pair_attention(None, [[0], [1]], [(0, 1)]) == 0)
     assert model.attention_loss(None, [[0], [1]], [(0, 1)]).item() == 0.0
+
+
+def test_bio_tag_decode_repairs_orphan_inside_tags_within_each_step():
+    from graphmie.data.wikihow_fg import BIO_TAGS
+
+    tag = {t: i for i, t in enumerate(BIO_TAGS)}
+    typ = BIO_TAGS[1][2:]                              # the first entity type (B-typ is tag 1)
+    # step 0: words "O I-typ I-typ" by argmax, B-typ a close second on word 1; step 1: one word whose argmax
+    # is I-typ although the previous step ended inside a typ entity (steps are decoded apart)
+    logits = torch.full((4, len(BIO_TAGS)), -5.0)
+    logits[0, tag["O"]] = 3.0
+    logits[1, tag[f"I-{typ}"]], logits[1, tag[f"B-{typ}"]] = 2.0, 1.8
+    logits[2, tag[f"I-{typ}"]] = 3.0
+    logits[3, tag[f"I-{typ}"]], logits[3, tag["O"]] = 2.0, 1.0
+    graph = build_step_graph([[0, 1, 2], [3]], [[-1, 0, 0], [-1]])
+    model = SeqGMPER(hidden=16, heads=2).eval()
+    model.tag_logits = lambda h, x: logits
+    h = torch.zeros(4, 32)
+    pred, conf = model.decode_tags(h, None, graph)
+    assert [BIO_TAGS[i] for i in pred] == ["O", f"I-{typ}", f"I-{typ}", f"I-{typ}"]    # argmax: orphans
+    model.tag_decode = "bio"
+    pred, conf = model.decode_tags(h, None, graph)
+    assert [BIO_TAGS[i] for i in pred] == ["O", f"B-{typ}", f"I-{typ}", "O"]
+    probs = torch.softmax(logits, -1)
+    assert torch.allclose(conf, probs[torch.arange(4), pred])          # the chosen tag's own probability
+    with pytest.raises(GraphmieError) as e:
+        SeqGMPER(hidden=16, heads=2, tag_decode="crf")
+    assert e.value.code == "E022" and "bio" in str(e.value)
