@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, settings
 _spec = importlib.util.spec_from_file_location("_tests_conftest", Path(__file__).resolve().parent.parent / "conftest.py")
 _top = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_top)
-REPO, SHARED_DATA, shared = _top.REPO, _top.SHARED_DATA, _top.shared
+REPO, SHARED_DATA, shared, with_members = _top.REPO, _top.SHARED_DATA, _top.shared, _top.with_members
 
 settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
