@@ -63,19 +63,12 @@ def with_members(src: Path, dst: Path, members: list[str], **record) -> Path:
     """Copy checkpoint ``src`` to ``dst`` (weights bytes unchanged), its sidecar's ``model.members`` set to
     ``members`` and ``record`` added to its training record (without members, the record's ``ensemble`` note is
     dropped)."""
-    import shutil
+    from graphmie.engine.checkpoint import copy_with_members, read_sidecar
 
-    from graphmie.engine.checkpoint import read_sidecar, write_sidecar
-
-    shutil.copyfile(src, dst)
-    side = read_sidecar(src)
-    cfg = json.loads(json.dumps(side["config"]))
-    cfg["model"]["members"] = members
-    rec = {**side["record"], **record}
+    rec = {**read_sidecar(src)["record"], **record}
     if not members:
         rec.pop("ensemble", None)
-    write_sidecar(dst, side["method"], cfg, side["meta"], rec)
-    return dst
+    return copy_with_members(src, dst, members, rec)
 
 
 def alone(name: str, tmp: Path) -> Path:

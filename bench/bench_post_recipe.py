@@ -107,31 +107,27 @@ def ship(row: str, seed: int, runs: Path, name: str, data: Path, members: list[s
     """Copy run ``row``/s``seed`` into graphmie/weights/``name`` (weights bytes unchanged, so the sidecar's
     SHA-256 stays valid), its record extended with how it was chosen and its fp16 file's own val figures.
     ``members``: shipped checkpoints averaged with it (its ``model.members``)."""
-    import shutil
-
-    from graphmie.engine.checkpoint import load_checkpoint, read_sidecar, sidecar_path, write_sidecar
+    from graphmie.engine.checkpoint import copy_with_members, load_checkpoint, read_sidecar, sidecar_path, \
+        write_sidecar
     from graphmie.methods.mre_ise import MREISE
 
     run = runs / row / f"s{seed}"
     dst = REPO / "graphmie" / "weights" / f"{name}.safetensors"
-    shutil.copyfile(run / "model.safetensors", dst)
-    side = read_sidecar(run / "model.safetensors")
-    config = json.loads(json.dumps(side["config"]))
-    if members:
-        config.setdefault("model", {})["members"] = list(members)
-    rec = dict(side["record"], shipped_from=f"bench/bench_post_recipe.py row {row!r} seed {seed}"
+    rec = dict(read_sidecar(run / "model.safetensors")["record"],
+               shipped_from=f"bench/bench_post_recipe.py row {row!r} seed {seed}"
                + (f", averaged with {', '.join(members)}" if members else ""),
                training_command=" ".join(command(row, seed, Path(f"runs/bench_post_recipe/{row}/s{seed}"))[1:]),
                selection="the recipe was chosen on MNRE val among the rows of bench/results/post_recipe.json "
                          "(issue 16's fixed protocol); val is therefore not an unbiased figure for it")
-    write_sidecar(dst, side["method"], config, side["meta"], rec)
+    copy_with_members(run / "model.safetensors", dst, members, rec)
+    side = read_sidecar(dst)
     method = MREISE.from_checkpoint(load_checkpoint(dst, name, method="mre_ise"))
     scored = method.evaluate(data, "val")
     rec.update(dev_metrics_shipped={k: scored[k] for k in ("precision", "recall", "f1", "accuracy")},
                dev_metrics_note="dev_metrics: fp32 model at the end of training; dev_metrics_shipped: this fp16 "
                                 f"file scored with `python3 -m graphmie evaluate --task post --data {data} --split val"
                                 f" --checkpoint {name}`")
-    write_sidecar(dst, side["method"], config, side["meta"], rec)
+    write_sidecar(dst, side["method"], side["config"], side["meta"], rec)
     print(f"shipped {run} as {dst.name} (+ {sidecar_path(dst).name}): val F1 {100 * scored['f1']:.2f}")
     return scored
 

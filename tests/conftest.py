@@ -25,15 +25,7 @@ def _threads():
 
 def with_members(tmp_path: Path, shipped: str, name: str, members, method: str):
     """A copy of shipped checkpoint ``shipped`` named ``name`` whose ``model.members`` is ``members``, loaded."""
-    import json
-    import shutil
+    from graphmie.engine.checkpoint import WEIGHTS_DIR, copy_with_members, load_checkpoint
 
-    from graphmie.engine.checkpoint import WEIGHTS_DIR, load_checkpoint, read_sidecar, write_sidecar
-
-    dst = tmp_path / f"{name}.safetensors"
-    shutil.copyfile(WEIGHTS_DIR / f"{shipped}.safetensors", dst)
-    side = read_sidecar(WEIGHTS_DIR / f"{shipped}.safetensors")
-    cfg = json.loads(json.dumps(side["config"]))
-    cfg.setdefault("model", {})["members"] = members
-    write_sidecar(dst, side["method"], cfg, side["meta"], side["record"])
+    dst = copy_with_members(WEIGHTS_DIR / f"{shipped}.safetensors", tmp_path / f"{name}.safetensors", members)
     return load_checkpoint(dst, "unused", method=method)

@@ -105,6 +105,19 @@ def write_sidecar(weights: str | Path, method: str, config: dict, meta: dict | N
     return sidecar_path(weights)
 
 
+def copy_with_members(src: str | Path, dst: str | Path, members: list[str], record: dict | None = None) -> Path:
+    """Copy checkpoint ``src`` to ``dst`` (weights bytes unchanged, so the SHA-256 stays valid) with its
+    config's ``model.members`` set to ``members`` and ``record`` (when given) as its training record."""
+    import shutil
+
+    shutil.copyfile(src, dst)
+    side = read_sidecar(Path(src))
+    cfg = json.loads(json.dumps(side["config"]))
+    cfg.setdefault("model", {})["members"] = list(members)
+    write_sidecar(dst, side["method"], cfg, side["meta"], side["record"] if record is None else record)
+    return Path(dst)
+
+
 def path_exists(p: Path) -> bool:
     """``p.exists()``, False where the name itself cannot be looked up (too long, say)."""
     try:

@@ -6,6 +6,8 @@ transitions at -1e4) is what the MNER tagger and the procedure tagger decode.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 
 FORBIDDEN = -1e4
@@ -13,6 +15,12 @@ FORBIDDEN = -1e4
 
 def allowed_transitions(labels) -> torch.Tensor:
     """``[L, L]`` bool: ``ok[i, j]`` when label ``j`` may follow label ``i``."""
+    return _allowed(tuple(labels)).clone()
+
+
+@lru_cache(maxsize=16)
+def _allowed(labels: tuple) -> torch.Tensor:
+    """:func:`allowed_transitions`, built once per label set (read-only: callers get a copy)."""
     n = len(labels)
     ok = torch.ones(n, n, dtype=torch.bool)
     for j, lj in enumerate(labels):
@@ -22,14 +30,12 @@ def allowed_transitions(labels) -> torch.Tensor:
     return ok
 
 
-def bio_viterbi(emis: torch.Tensor, labels, allowed: torch.Tensor | None = None) -> list[int]:
-    """Best label path for ``emis`` ``[n_words, n_labels]`` (log-probabilities) under the BIO
-    constraints (``allowed``: :func:`allowed_transitions` of ``labels``, when the caller keeps it)."""
+def bio_viterbi(emis: torch.Tensor, labels) -> list[int]:
+    """Best label path for ``emis`` ``[n_words, n_labels]`` (log-probabilities) under the BIO constraints."""
     n = emis.shape[0]
     if n == 0:
         return []
-    ok = allowed_transitions(labels) if allowed is None else allowed
-    trans = torch.where(ok, 0.0, FORBIDDEN).to(emis.dtype)
+    trans = torch.where(_allowed(tuple(labels)), 0.0, FORBIDDEN).to(emis.dtype)
     start = torch.tensor([FORBIDDEN if lab.startswith("I-") else 0.0 for lab in labels], dtype=emis.dtype)
     score = start + emis[0]
     back = []

@@ -156,11 +156,12 @@ class MREISE(Method):
         load_state_into(model, ckpt, trainable_only=True)
         merge_lora(model)                   # inference: fold any LoRA adapters into the weights
         members = [cls.load_member(spec, ckpt, cfg) for spec in m["members"]]
+        vocab = ckpt.meta.get("vocab", [])
+        marker_types = (m["type_source"], m["type_tagger"]) if m["typed_markers"] else None
         for other in members:
             om = other.config["model"]
-            if other.labels != list(ckpt.meta["labels"]) or other.vocab_index != \
-                    {w: i for i, w in enumerate(ckpt.meta.get("vocab", []))} or \
-                    (m["typed_markers"] and (om["type_source"], om["type_tagger"]) != (m["type_source"], m["type_tagger"])):
+            if other.labels != list(ckpt.meta["labels"]) or other.ckpt.meta.get("vocab", []) != vocab \
+                    or (marker_types and (om["type_source"], om["type_tagger"]) != marker_types):
                 raise GraphmieError("E025", other.ckpt.path, detail=f"listed as a member of {Path(ckpt.path).name}, "
                                     "but its labels, topic vocabulary or marker types differ")
         if members:

@@ -329,20 +329,18 @@ class SeqGMPER(nn.Module):
         if self.tag_decode == "argmax":
             conf, pred = probs.max(-1)
             return pred, conf
-        from ...data.wikihow_fg import BIO_TAGS
-        from ...nn.bio import allowed_transitions, bio_viterbi
+        from itertools import groupby
 
-        allowed = allowed_transitions(BIO_TAGS)
-        steps = [graph.node_step[n] for n in graph.text_nodes()]
-        pred = torch.zeros(len(steps), dtype=torch.long)
+        from ...data.wikihow_fg import BIO_TAGS
+        from ...nn.bio import bio_viterbi
+
         logp = probs.clamp_min(1e-12).log()
-        start = 0
-        while start < len(steps):                  # a step's words are consecutive text nodes
-            end = start
-            while end < len(steps) and steps[end] == steps[start]:
-                end += 1
-            pred[start:end] = torch.tensor(bio_viterbi(logp[start:end], BIO_TAGS, allowed))
+        path, start = [], 0
+        for _, words in groupby(graph.node_step[n] for n in graph.text_nodes()):   # a step's words are consecutive
+            end = start + len(list(words))
+            path += bio_viterbi(logp[start:end], BIO_TAGS)
             start = end
+        pred = torch.tensor(path, dtype=torch.long)
         return pred, probs.gather(1, pred[:, None]).squeeze(1)
 
     def decode_flows(self, s: FlowScores | None) -> list[tuple[int, int, int, float]]:
