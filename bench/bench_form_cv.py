@@ -8,6 +8,10 @@ The rows (``--rows``):
 
 * ``gold``: the ensemble trained on gold blocks; linking with gold boxes and gold labels
   (model and the nearest-question rule, per fold), with predicted labels, entity labelling;
+* ``segment``: the OCR word segmenter alone — block F1 (IoU ≥ 0.5, one to one) on the held-out
+  fold for the row rule and the learned segmenter at each of ``--seg-thresholds``, and, when the
+  segmenter also labels words (``--seg-label-weight`` > 0), the accuracy of its word labels on
+  the held-out words that align to a gold entity;
 * ``ocr``: end to end from the cached OCR words of the page images — block F1 (IoU ≥ 0.5, one
   to one), link F1 and entity F1 through matched blocks, and the text-matched variant — for
   the rule's row segments and the learned segmenter, each with the labeller/linker trained on
@@ -17,7 +21,7 @@ The rows (``--rows``):
 
 Folds run ``--jobs`` at a time, one torch thread each.
 
-    python3 -m bench.bench_form_cv [--rows gold,ocr] [--folds 5] [--jobs 2] [--out bench/results/form_cv.json]
+    python3 -m bench.bench_form_cv [--rows gold,ocr,segment] [--folds 5] [--jobs 2] [--out bench/results/form_cv.json]
 """
 from __future__ import annotations
 
@@ -108,6 +112,54 @@ def ocr_fold(f: int, test: list[str], by_id: dict, cfg: dict, opts: dict) -> dic
     return row
 
 
+def segment_fold(f: int, test: list[str], by_id: dict, cfg: dict, opts: dict) -> dict:
+    """The segmenter-only rows of one fold: trained on the other folds' cached OCR words."""
+    from graphmie.evaluation.form import match_boxes
+    from graphmie.methods.re2.evaluate import ocr_document
+    from graphmie.methods.re2.model import LABELS
+    from graphmie.methods.re2.segment import Segmenter, SegmenterEnsemble, seg_sample, train_segmenter
+    from graphmie.evaluation.prf import PRF
+    from layout.ocr import cached_ocr_words
+
+    torch.set_num_threads(1)
+    feats = Featurizer("static", cache="form")
+    held = set(test)
+    t = time.perf_counter()
+    cues = opts["line_cues"]
+    train = [seg_sample(cached_ocr_words(by_id[i].pages[0].image)[0], by_id[i], feats, cues)
+             for i in sorted(by_id) if i not in held]
+    nets = [train_segmenter(train, epochs=opts["seg_epochs"], seed=opts["seed"] + k, batch_size=1,
+                            label_weight=opts["seg_label_weight"], line_cues=cues)
+            for k in range(cfg["segment"]["ensemble"])]
+    net = nets[0] if len(nets) == 1 else SegmenterEnsemble(nets)
+    row = {"fold": f, "forms": len(test), "train_seconds": round(time.perf_counter() - t, 1)}
+    names = [("rule", None)] + [(f"learned@{th}", Segmenter(net, th, cfg["segment"]["k"])) for th in opts["thresholds"]]
+    for name, seg in names:
+        acc = PRF()
+        for i in test:
+            od, _ = ocr_document(by_id[i], segmenter=seg)
+            m = match_boxes({e.id: e.box for e in od.entities}, {e.id: e.box for e in by_id[i].entities}, 0.5)
+            acc.add(tp=len(m), fp=len(od.entities) - len(m), fn=len(by_id[i].entities) - len(m))
+        row[name] = {"block_f1": round(acc.f1, 4), "block_precision": round(acc.precision, 4),
+                     "block_recall": round(acc.recall, 4)}
+    if net.num_labels:                   # the first member's word labels
+        right = total = 0
+        with torch.inference_mode():
+            for i in test:
+                words = cached_ocr_words(by_id[i].pages[0].image)[0]
+                s = seg_sample(words, by_id[i], feats, cues)
+                pred = nets[0].label_head(nets[0].encode(s.graph.x, s.graph.edge_index, s.graph.edge_attr)).argmax(-1)
+                ok = s.word_labels >= 0
+                right += int((pred[ok] == s.word_labels[ok]).sum())
+                total += int(ok.sum())
+        row["word_label_accuracy"] = round(right / max(total, 1), 4)
+    row["seconds"] = round(time.perf_counter() - t, 1)
+    print(f"fold {f} segmenter: " + "; ".join(f"{k} {v['block_f1']:.4f}" for k, v in row.items() if isinstance(v, dict))
+          + (f"; word labels {row['word_label_accuracy']:.4f}" if "word_label_accuracy" in row else "")
+          + f" [{row['seconds']:.0f}s]", flush=True)
+    return row
+
+
 def gold_fold(f: int, test: list[str], by_id: dict, cfg: dict) -> dict:
     """The gold-box rows of one fold: the shipped recipe's ensemble trained on the other folds."""
     torch.set_num_threads(1)
@@ -156,13 +208,22 @@ def main() -> int:
     ap.add_argument("--ocr-ensemble", type=int, default=1, help="members per model in the end-to-end rows")
     ap.add_argument("--seg-epochs", type=int, help="segmenter epochs (default: the config's)")
     ap.add_argument("--seg-threshold", type=float, help="segmenter threshold (default: the config's)")
+    ap.add_argument("--seg-thresholds", type=float, nargs="+", default=[0.5, 0.6, 0.7, 0.8],
+                    help="segmenter thresholds scored in the segment rows")
+    ap.add_argument("--seg-label-weight", type=float, help="word-label loss weight (default: the config's)")
+    ap.add_argument("--seg-folds", type=int, nargs="+", help="only these folds in the segment rows (exploration)")
+    ap.add_argument("--name", help="the segment rows' key in the results (default: segment)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override, e.g. segment.line_cues=false")
     ap.add_argument("--jobs", type=int, default=2, help="folds run at once (one torch thread each)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "form_cv.json")
     args = ap.parse_args()
     if not args.data.exists():
         sys.exit(f"FUNSD not found at {args.data}")
     torch.set_num_threads(1)
-    cfg = RE2.resolve_config(load_config(args.config), args.config)
+    from graphmie.config import parse_override
+
+    cfg = RE2.resolve_config(load_config(args.config, dict(map(parse_override, args.set))), args.config)
     if args.ensemble:
         cfg["training"]["ensemble"] = args.ensemble
     docs = read_folder(args.data)
@@ -172,11 +233,32 @@ def main() -> int:
     result.update({"machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__},
                    "targets": TARGETS, "anchors": ANCHORS})
     rows_wanted = args.rows.split(",")
-    if "ocr" in rows_wanted:
+    if "ocr" in rows_wanted or "segment" in rows_wanted:
         from layout.ocr import cached_ocr_words
 
         for d in docs:                   # the OCR cache filled once, before the folds fork
             cached_ocr_words(d.pages[0].image)
+    if "segment" in rows_wanted:
+        opts = {"seg_epochs": args.seg_epochs or cfg["segment"]["epochs"], "seed": args.seed,
+                "thresholds": args.seg_thresholds,
+                "seg_label_weight": cfg["segment"]["label_weight"] if args.seg_label_weight is None
+                else args.seg_label_weight, "line_cues": cfg["segment"]["line_cues"]}
+        t0 = time.perf_counter()
+        which = args.seg_folds if args.seg_folds is not None else range(len(folds))
+        srows = run_folds(segment_fold, [(f, folds[f], by_id, cfg, opts) for f in which], args.jobs)
+        keys = [k for k in srows[0] if isinstance(srows[0][k], dict)]
+        result[args.name or "segment"] = {
+            "protocol": {"folds": args.folds, "folds_run": list(which), "seed": args.seed,
+                         "segmenter_epochs": opts["seg_epochs"], "label_weight": opts["seg_label_weight"],
+                         "line_cues": opts["line_cues"], "ensemble": cfg["segment"]["ensemble"],
+                         "match_iou": 0.5, "ocr": "RapidOCR words (cached), layout.ocr.RAPIDOCR_PARAMS"},
+            "per_fold": srows, **{k: summary([r[k] for r in srows], ("block_f1",)) for k in keys},
+            **({"word_label_accuracy": summary(srows, ("word_label_accuracy",))["word_label_accuracy"]}
+               if "word_label_accuracy" in srows[0] else {}),
+            "seconds": round(time.perf_counter() - t0, 1)}
+        for k in keys:
+            print(f"{k:14s} block F1 {result[args.name or 'segment'][k]['block_f1']['mean']:.4f}")
+    if "ocr" in rows_wanted:
         opts = {"seg_epochs": args.seg_epochs or cfg["segment"]["epochs"], "seed": args.seed,
                 "seg_threshold": args.seg_threshold or cfg["segment"]["threshold"], "ocr_ensemble": args.ocr_ensemble}
         t0 = time.perf_counter()

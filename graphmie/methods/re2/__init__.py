@@ -57,7 +57,8 @@ class RE2(Method):
                      "seed": 0, "ensemble": 5, "threads": 1, "eval_every": 25},
         "decode": {"threshold": 0.5, "second_threshold": 0.7, "constrained": True},
         "features": {"text": "static"},
-        "segment": {"weights": "form_segment", "train": False, "epochs": 30, "threshold": 0.7, "k": 6},
+        "segment": {"weights": "form_segment", "train": False, "epochs": 30, "threshold": 0.7, "k": 6,
+                    "label_weight": 0.0, "line_cues": True, "ensemble": 1},
         "output": {"ship": False, "name": "form_re2"},
     }
     eval_options = {"ocr": False, "limit": 0, "engine": "rapidocr", "segment": "learned"}

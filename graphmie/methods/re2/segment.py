@@ -35,7 +35,7 @@ from ...nn.edge_gat import EdgeGATLayer
 from .features import SHAPE_DIM, TEXT_DIM, text_shape
 
 WORD_GEO_DIM = 7
-LINE_DIM = 7
+LINE_DIM = 7 + 9      # pair cues from the two words, then from their OCR lines (:func:`line_cues`)
 
 
 def word_boxes(words) -> np.ndarray:
@@ -95,8 +95,11 @@ class WordGraph:
     unit: float
 
 
-def word_graph(words, width: float, height: float, text_vectors: torch.Tensor, k: int = 6) -> WordGraph:
-    """The segmenter's graph of a page's OCR words (``text_vectors``: one row per word)."""
+def word_graph(words, width: float, height: float, text_vectors: torch.Tensor, k: int = 6,
+               line_cues: bool = True) -> WordGraph:
+    """The segmenter's graph of a page's OCR words (``text_vectors``: one row per word); without
+    ``line_cues`` the edges carry the word-pair cues only (the features of segmenters trained before
+    the line cues)."""
     from layout.geometry import median_height
     from layout.graph import EDGE_DIM, edge_arrays, knn_pairs
 
@@ -142,10 +145,51 @@ def word_graph(words, width: float, height: float, text_vectors: torch.Tensor, k
                       np.log(np.maximum(hb, 1e-3) / np.maximum(ha, 1e-3)),
                       np.array([float(words[int(s)].text.rstrip().endswith(":")) for s in src],
                                dtype=np.float32)], 1) \
-        if len(src) else np.zeros((0, LINE_DIM), dtype=np.float32)
+        if len(src) else np.zeros((0, LINE_DIM - LINE_CUES), dtype=np.float32)
+    if line_cues:
+        extra = np.concatenate([extra, line_cue_arrays(words, arr, line, src, dst, unit)], 1)
     edge_attr = torch.from_numpy(np.concatenate([typed, extra.astype(np.float32)], 1)).float()
     return WordGraph(x=x, edge_index=torch.from_numpy(np.stack([src, dst])).long(), edge_attr=edge_attr,
                      pairs=torch.from_numpy(P), unit=unit)
+
+
+LINE_CUES = 9
+
+
+def line_cue_arrays(words, arr: np.ndarray, line: np.ndarray, src: np.ndarray, dst: np.ndarray,
+              unit: float) -> np.ndarray:
+    """``[E, LINE_CUES]``: what the OCR lines of an edge's two words say about joining them — the
+    decisions across rows are between lines more than between words. The offsets of the lines'
+    left and right edges and their width ratio (in text heights), whether the first word's line
+    ends with ``:`` or with ``.``, whether the second's starts with a lower-case letter or a digit,
+    whether the first word ends its line and the second starts its line. A word without a line
+    is a line of its own."""
+    n = len(words)
+    if not len(src):
+        return np.zeros((0, LINE_CUES), dtype=np.float32)
+    key = np.where(line >= 0, line, -1 - np.arange(n))
+    _, grp = np.unique(key, return_inverse=True)
+    g = int(grp.max()) + 1
+    x0 = np.full(g, np.inf); x1 = np.full(g, -np.inf)
+    np.minimum.at(x0, grp, arr[:, 0])
+    np.maximum.at(x1, grp, arr[:, 2])
+    first = np.full(g, -1); last = np.full(g, -1)
+    for i in np.argsort(-arr[:, 0], kind="stable"):   # right to left: the last write is the leftmost word
+        first[grp[i]] = i
+    for i in np.argsort(arr[:, 0], kind="stable"):
+        last[grp[i]] = i
+    end_text = [words[int(last[k])].text.rstrip() for k in range(g)]
+    start_text = [words[int(first[k])].text.lstrip() for k in range(g)]
+    ga, gb = grp[src], grp[dst]
+    wa, wb = x1[ga] - x0[ga], x1[gb] - x0[gb]
+    ends_colon = np.array([t.endswith(":") for t in end_text], dtype=np.float32)
+    ends_stop = np.array([t.endswith(".") for t in end_text], dtype=np.float32)
+    starts_lower = np.array([t[:1].islower() for t in start_text], dtype=np.float32)
+    starts_digit = np.array([t[:1].isdigit() for t in start_text], dtype=np.float32)
+    return np.stack([np.clip((x0[gb] - x0[ga]) / unit, -10, 10) / 10, np.clip((x1[gb] - x1[ga]) / unit, -10, 10) / 10,
+                     np.clip(np.log(np.maximum(wb, 1e-3) / np.maximum(wa, 1e-3)), -3, 3) / 3,
+                     ends_colon[ga], ends_stop[ga], starts_lower[gb], starts_digit[gb],
+                     (last[ga] == src).astype(np.float32), (first[gb] == dst).astype(np.float32)], 1).astype(np.float32)
 
 
 def structural_pairs(words, arr: np.ndarray, by_line: dict[int, list[int]], unit: float) -> list[tuple[int, int]]:
@@ -181,36 +225,69 @@ def structural_pairs(words, arr: np.ndarray, by_line: dict[int, list[int]], unit
     return sorted(pairs)
 
 
-def edge_dim() -> int:
+def edge_dim(line_cues: bool = True) -> int:
     from layout.graph import EDGE_DIM
 
-    return EDGE_DIM + LINE_DIM
+    return EDGE_DIM + LINE_DIM - (0 if line_cues else LINE_CUES)
 
 
 @configurable
 class WordSegmenter(nn.Module):
-    """Scores "same entity" for the candidate word pairs of a :class:`WordGraph`."""
+    """Scores "same entity" for the candidate word pairs of a :class:`WordGraph`; with
+    ``num_labels`` it also labels each word with its entity's label (:data:`~.model.LABELS`),
+    trained beside the pair loss (``label_weight`` of :func:`train_segmenter`)."""
 
     def __init__(self, in_dim: int = TEXT_DIM + SHAPE_DIM + WORD_GEO_DIM, edge_dim: int = 30, hidden: int = 96,
-                 layers: int = 2, heads: int = 4, dropout: float = 0.1):
+                 layers: int = 2, heads: int = 4, dropout: float = 0.1, num_labels: int = 0,
+                 line_cues: bool = True):
         super().__init__()
-        self.hidden = hidden
+        self.hidden, self.num_labels, self.line_cues, self.n_layers = hidden, num_labels, line_cues, layers
         self.in_proj = nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU(), nn.LayerNorm(hidden))
         self.layers = nn.ModuleList(EdgeGATLayer(hidden, edge_dim, heads, dropout) for _ in range(layers))
         self.head = nn.Sequential(nn.Linear(3 * hidden + edge_dim, hidden), nn.GELU(), nn.Dropout(dropout),
                                   nn.Linear(hidden, 1))
+        self.label_head = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Dropout(dropout),
+                                        nn.Linear(hidden, num_labels)) if num_labels else None
 
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor,
-                n_pairs: int) -> torch.Tensor:
-        """Logits ``[n_pairs]`` of the undirected pairs whose two directed edges are rows ``p`` and
-        ``p + n_pairs`` of ``edge_index`` (as :func:`word_graph` lays them out)."""
+    def encode(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor) -> torch.Tensor:
+        """Word states ``[N, hidden]``."""
         h = self.in_proj(x)
         for layer in self.layers:
             h = layer(h, edge_index, edge_attr)
-        s, d = edge_index
+        return h
+
+    def pair_logits(self, h: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor,
+                    n_pairs: int) -> torch.Tensor:
+        """Logits ``[n_pairs]`` of the undirected pairs whose two directed edges are rows ``p`` and
+        ``p + n_pairs`` of ``edge_index`` (as :func:`word_graph` lays them out)."""
+        s, d = edge_index[:, :2 * n_pairs]
         hs, hd = h[s], h[d]
-        logit = self.head(torch.cat([hs, hd, hs * hd, edge_attr], -1)).squeeze(-1)
-        return (logit[:n_pairs] + logit[n_pairs:2 * n_pairs]) / 2
+        logit = self.head(torch.cat([hs, hd, hs * hd, edge_attr[:2 * n_pairs]], -1)).squeeze(-1)
+        return (logit[:n_pairs] + logit[n_pairs:]) / 2
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor,
+                n_pairs: int) -> torch.Tensor:
+        """The pair logits of a word graph (:meth:`encode`, then :meth:`pair_logits`)."""
+        return self.pair_logits(self.encode(x, edge_index, edge_attr), edge_index, edge_attr, n_pairs)
+
+
+class SegmenterEnsemble(nn.Module):
+    """Word segmenters trained from different seeds on the same pages: the pair logit is that of the
+    members' mean "same entity" probability (the members share the graph's features: same
+    ``line_cues``)."""
+
+    def __init__(self, members: list[WordSegmenter]):
+        super().__init__()
+        if len({m.line_cues for m in members}) != 1:
+            raise ValueError("the members of a segmenter ensemble must read the same graph features")
+        self.members = nn.ModuleList(members)
+        m = members[0]
+        self.hidden, self.num_labels, self.line_cues, self.n_layers = m.hidden, m.num_labels, m.line_cues, m.n_layers
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor,
+                n_pairs: int) -> torch.Tensor:
+        p = torch.stack([torch.sigmoid(m(x, edge_index, edge_attr, n_pairs)) for m in self.members]).mean(0)
+        return torch.logit(p, eps=1e-6)
 
 
 def components(n: int, pairs: list[tuple[int, int]]) -> list[list[int]]:
@@ -239,12 +316,12 @@ def gold_pair_targets(g: WordGraph, owner: list[int]) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def segment_page(net: WordSegmenter, words, width: float, height: float, text_vectors: torch.Tensor,
+def segment_page(net: WordSegmenter | SegmenterEnsemble, words, width: float, height: float, text_vectors: torch.Tensor,
                  threshold: float = 0.5, k: int = 6) -> list[list[int]]:
     """Entity blocks (lists of word indices in reading order) of one page's OCR words."""
     if not words:
         return []
-    g = word_graph(words, width, height, text_vectors, k)
+    g = word_graph(words, width, height, text_vectors, k, net.line_cues)
     if len(g.pairs):
         p = torch.sigmoid(net(g.x, g.edge_index, g.edge_attr, len(g.pairs)))
         keep = [tuple(pr) for pr, q in zip(g.pairs.tolist(), p.tolist()) if q >= threshold]
@@ -256,25 +333,38 @@ def segment_page(net: WordSegmenter, words, width: float, height: float, text_ve
 
 @dataclass
 class SegSample:
-    """One training page: its word graph and the "same entity" target of each candidate pair."""
+    """One training page: its word graph, the "same entity" target of each candidate pair and
+    each word's label index (its aligned gold entity's, :data:`~.model.LABELS`; -100: no entity)."""
 
     graph: WordGraph
     target: torch.Tensor
+    word_labels: torch.Tensor | None = None
 
 
-def seg_sample(words, gold: Document, feats) -> SegSample:
+def seg_sample(words, gold: Document, feats, line_cues: bool = True) -> SegSample:
     """A training page from OCR words and the gold form (``feats``: a :class:`~.features.Featurizer`)."""
+    from .model import LABELS
+
     page = gold.pages[0]
-    g = word_graph(words, page.width, page.height, feats.text_vectors([w.text for w in words]))
-    return SegSample(g, gold_pair_targets(g, align_words(words, gold)))
+    g = word_graph(words, page.width, page.height, feats.text_vectors([w.text for w in words]), line_cues=line_cues)
+    owner = align_words(words, gold)
+    labels = torch.tensor([LABELS.index(gold.entities[k].label) if k >= 0 else -100 for k in owner],
+                          dtype=torch.long)
+    return SegSample(g, gold_pair_targets(g, owner), labels)
 
 
 def train_segmenter(samples: list[SegSample], epochs: int = 30, lr: float = 2e-3, batch_size: int = 8,
-                    seed: int = 0, hidden: int = 96, layers: int = 2, log=None) -> WordSegmenter:
-    """Fit a :class:`WordSegmenter` on pages (pair BCE, AdamW, cosine decay)."""
+                    seed: int = 0, hidden: int = 96, layers: int = 2, label_weight: float = 0.0,
+                    line_cues: bool = True, log=None) -> WordSegmenter:
+    """Fit a :class:`WordSegmenter` on pages (pair BCE, plus ``label_weight`` times the word-label
+    cross-entropy when it is > 0; AdamW, one-cycle schedule). ``line_cues`` must be what the
+    samples' graphs were built with (:func:`seg_sample`)."""
+    from .model import LABELS
+
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    net = WordSegmenter(edge_dim=edge_dim(), hidden=hidden, layers=layers)
+    net = WordSegmenter(edge_dim=edge_dim(line_cues), hidden=hidden, layers=layers,
+                        num_labels=len(LABELS) if label_weight > 0 else 0, line_cues=line_cues)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * math.ceil(len(samples) / batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1), pct_start=0.1)
@@ -288,8 +378,13 @@ def train_segmenter(samples: list[SegSample], epochs: int = 30, lr: float = 2e-3
             for s in batch:
                 if not len(s.target):
                     continue
-                logit = net(s.graph.x, s.graph.edge_index, s.graph.edge_attr, len(s.graph.pairs))
+                g = s.graph
+                h = net.encode(g.x, g.edge_index, g.edge_attr)
+                logit = net.pair_logits(h, g.edge_index, g.edge_attr, len(g.pairs))
                 loss = loss + nn.functional.binary_cross_entropy_with_logits(logit, s.target)
+                if label_weight > 0 and s.word_labels is not None and bool((s.word_labels >= 0).any()):
+                    loss = loss + label_weight * nn.functional.cross_entropy(net.label_head(h), s.word_labels,
+                                                                             ignore_index=-100)
             if isinstance(loss, float):
                 continue
             opt.zero_grad()
@@ -312,7 +407,8 @@ class Segmenter:
     """A trained :class:`WordSegmenter` with its text features and threshold, as the form reader
     uses it: ``segmenter(words, width, height)`` -> entity blocks (word indices in reading order)."""
 
-    def __init__(self, net: WordSegmenter, threshold: float = 0.5, k: int = 6, name: str = "learned"):
+    def __init__(self, net: WordSegmenter | SegmenterEnsemble, threshold: float = 0.5, k: int = 6,
+                 name: str = "learned"):
         from .features import Featurizer
 
         self.net, self.threshold, self.k, self.name = net.eval(), threshold, k, name
@@ -325,9 +421,12 @@ class Segmenter:
     def save(self, path, record: dict | None = None):
         from ...engine.checkpoint import save_checkpoint
 
-        cfg = {"model": {"hidden": self.net.hidden, "layers": len(self.net.layers)},
-               "decode": {"threshold": self.threshold, "k": self.k}}
-        return save_checkpoint(path, SEGMENTER_METHOD, self.net.state_dict(), cfg, {"edge_dim": edge_dim()}, record)
+        members = len(self.net.members) if isinstance(self.net, SegmenterEnsemble) else 1
+        cfg = {"model": {"hidden": self.net.hidden, "layers": self.net.n_layers, "labels": self.net.num_labels,
+                         "members": members},
+               "decode": {"threshold": self.threshold, "k": self.k}, "features": {"line_cues": self.net.line_cues}}
+        return save_checkpoint(path, SEGMENTER_METHOD, self.net.state_dict(), cfg,
+                               {"edge_dim": edge_dim(self.net.line_cues)}, record)
 
 
 def load_segmenter(spec=None) -> Segmenter:
@@ -336,10 +435,17 @@ def load_segmenter(spec=None) -> Segmenter:
     from ...errors import GraphmieError
 
     ckpt = load_checkpoint(spec, DEFAULT_WEIGHTS, SEGMENTER_METHOD)
-    if ckpt.meta.get("edge_dim") != edge_dim():
-        raise GraphmieError("E025", ckpt.path, detail=f"edge features {ckpt.meta.get('edge_dim')}, expected {edge_dim()}")
+    cues = bool((ckpt.config.get("features") or {}).get("line_cues", False))   # segmenters before the cues
+    if ckpt.meta.get("edge_dim") != edge_dim(cues):
+        raise GraphmieError("E025", ckpt.path,
+                            detail=f"edge features {ckpt.meta.get('edge_dim')}, expected {edge_dim(cues)}")
     m, d = ckpt.config.get("model", {}), ckpt.config.get("decode", {})
-    net = WordSegmenter(edge_dim=edge_dim(), hidden=int(m.get("hidden", 96)), layers=int(m.get("layers", 2)))
+    def member():
+        return WordSegmenter(edge_dim=edge_dim(cues), hidden=int(m.get("hidden", 96)), layers=int(m.get("layers", 2)),
+                             num_labels=int(m.get("labels", 0)), line_cues=cues)
+
+    n = int(m.get("members", 1))
+    net = member() if n == 1 else SegmenterEnsemble([member() for _ in range(n)])
     load_state_into(net, ckpt)
     return Segmenter(net, float(d.get("threshold", 0.5)), int(d.get("k", 6)), name=ckpt.path.stem)
 

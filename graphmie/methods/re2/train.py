@@ -61,18 +61,19 @@ def train_segmentation(cfg: dict, by_id: dict, train_ids: list[str], feats: Feat
 
     from layout.ocr import cached_ocr_words
 
-    from .segment import Segmenter, project_gold, seg_sample, train_segmenter
+    from .segment import Segmenter, SegmenterEnsemble, project_gold, seg_sample, train_segmenter
 
     s = cfg["segment"]
     t0 = time.perf_counter()
     words = {i: cached_ocr_words(by_id[i].pages[0].image)[0]
              for i in tqdm(train_ids, desc="OCR (cached)", unit="form")}
-    seg_samples = {i: seg_sample(words[i], by_id[i], feats) for i in train_ids}
+    seg_samples = {i: seg_sample(words[i], by_id[i], feats, s["line_cues"]) for i in train_ids}
 
     def fit(ids):
-        net = train_segmenter([seg_samples[i] for i in ids], epochs=s["epochs"], seed=cfg["training"]["seed"],
-                              batch_size=1)
-        return Segmenter(net, s["threshold"], s["k"])
+        nets = [train_segmenter([seg_samples[i] for i in ids], epochs=s["epochs"], seed=cfg["training"]["seed"] + k,
+                                batch_size=1, label_weight=s["label_weight"], line_cues=s["line_cues"])
+                for k in range(s["ensemble"])]
+        return Segmenter(nets[0] if len(nets) == 1 else SegmenterEnsemble(nets), s["threshold"], s["k"])
 
     segmenter = fit(train_ids)
     extra = []
@@ -86,6 +87,7 @@ def train_segmentation(cfg: dict, by_id: dict, train_ids: list[str], feats: Feat
                 if blocks:
                     extra.append(make_sample(project_gold(d, words[i], blocks), feats, cfg["graph"]))
     info = {"train_forms": len(train_ids), "epochs": s["epochs"], "threshold": s["threshold"], "k": s["k"],
+            "label_weight": s["label_weight"], "line_cues": s["line_cues"], "ensemble": s["ensemble"],
             "ocr": "RapidOCR, layout.ocr.RAPIDOCR_PARAMS", "ocr_training_pages": len(extra),
             "seconds": round(time.perf_counter() - t0, 1)}
     return segmenter, extra, info

@@ -35,6 +35,41 @@ def test_align_words_and_pair_targets():
     assert target[(0, 1)] == 0.0 and target[(1, 2)] == 1.0 and target[(4, 6)] == 1.0 and target[(3, 4)] == 0.0
 
 
+def test_line_cues_describe_the_two_words_lines():
+    words = two_field_page()
+    g = S.word_graph(words, 200, 100, torch.zeros(len(words), 384))
+    P = len(g.pairs)
+    cues = {tuple(p): g.edge_attr[r, -S.LINE_CUES:].tolist() for r, p in enumerate(g.pairs.tolist())}
+    # "12" (line 1, starts at x=70 after "Address:") over "Street" (line 2, starts at x=70): the lines'
+    # left edges 70 apart; line 1 does not end in ':' or '.', "Street" starts its line, "12" does not end its
+    left, right, width, colon, stop, lower, digit, ends, starts = cues[(4, 6)]
+    unit = g.unit
+    assert left == pytest.approx(max(min((70 - 0) / unit, 10), -10) / 10)
+    assert right == pytest.approx(max(min((110 - 115) / unit, 10), -10) / 10)
+    assert (colon, stop, lower, digit, ends, starts) == (0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
+    # the reverse edge reads from "Street"'s line to "12"'s: "Street" ends its line; "12"'s line starts
+    # with "Address:" (not a digit), so "12" does not start it
+    rev = g.edge_attr[P + list(cues).index((4, 6)), -S.LINE_CUES:].tolist()
+    assert rev[6:] == [0.0, 1.0, 0.0] and rev[0] == pytest.approx(-left)
+    # without the cues the graph is the older segmenters' (fewer edge features, same pairs)
+    old = S.word_graph(words, 200, 100, torch.zeros(len(words), 384), line_cues=False)
+    assert old.edge_attr.shape[1] == S.edge_dim(False) == S.edge_dim() - S.LINE_CUES
+    assert torch.equal(old.edge_attr, g.edge_attr[:, :S.edge_dim(False)]) and torch.equal(old.pairs, g.pairs)
+
+
+def test_seg_sample_word_labels_follow_the_alignment():
+    words = two_field_page() + [W("noise", 150, 80, 180, 90, 3)]
+    gold = gold_of(words[:-1], [[0], [1, 2], [3], [4, 5, 6]], ["question", "answer", "question", "answer"])
+
+    class Zero:
+        def text_vectors(self, texts):
+            return torch.zeros(len(texts), 384)
+
+    s = S.seg_sample(words, gold, Zero())
+    # question = 0, answer = 1; the stray word aligns to nothing and is left out of the loss
+    assert s.word_labels.tolist() == [0, 1, 1, 0, 1, 1, 1, -100]
+
+
 def test_components_and_reading_order():
     words = two_field_page()
     blocks = S.components(len(words), [(1, 2), (4, 5), (5, 6)])
@@ -86,29 +121,82 @@ def test_a_segmenter_learns_line_splits_and_wraps():
     for words, groups in pages:
         gold = gold_of(words, groups, ["question", "answer"] * (len(groups) // 2))
         g = S.word_graph(words, 200, 400, feats_dim(len(words), 384))
-        samples.append(S.SegSample(g, S.gold_pair_targets(g, S.align_words(words, gold))))
-    net = S.train_segmenter(samples[:20], epochs=15, batch_size=1, seed=0)
-    exact = total = 0
-    for (words, groups), s in zip(pages[20:], samples[20:]):
-        blocks = S.segment_page(net, words, 200, 400, torch.zeros(len(words), 384), threshold=0.5)
-        exact += len({tuple(b) for b in blocks} & {tuple(sorted(g)) for g in groups})
-        total += len(groups)
-    assert exact / total >= 0.9, (exact, total)
+        owner = S.align_words(words, gold)
+        samples.append(S.SegSample(g, S.gold_pair_targets(g, owner),
+                                   torch.tensor([0 if words[i].text.startswith("Field") else 1 for i in range(len(words))])))
+    for label_weight in (0.0, 1.0):
+        net = S.train_segmenter(samples[:20], epochs=15, batch_size=1, seed=0, label_weight=label_weight)
+        exact = total = right = seen = 0
+        for (words, groups), s in zip(pages[20:], samples[20:]):
+            blocks = S.segment_page(net, words, 200, 400, torch.zeros(len(words), 384), threshold=0.5)
+            exact += len({tuple(b) for b in blocks} & {tuple(sorted(g)) for g in groups})
+            total += len(groups)
+            if net.num_labels:
+                with torch.inference_mode():
+                    pred = net.label_head(net.encode(s.graph.x, s.graph.edge_index, s.graph.edge_attr)).argmax(-1)
+                right += int((pred == s.word_labels).sum())
+                seen += len(pred)
+        assert exact / total >= 0.9, (label_weight, exact, total)
+        # with the label loss the words' labels are learnt too (question = "FieldN:", answer = the rest)
+        assert (net.num_labels == 0) if label_weight == 0 else right / seen >= 0.95, (right, seen)
 
 
-def test_segmenter_checkpoint_round_trip(tmp_path):
-    net = S.WordSegmenter(edge_dim=S.edge_dim(), hidden=32, layers=1)
+@pytest.mark.parametrize("cues,labels", [(True, 4), (False, 0)])
+def test_segmenter_checkpoint_round_trip(tmp_path, cues, labels):
+    net = S.WordSegmenter(edge_dim=S.edge_dim(cues), hidden=32, layers=1, num_labels=labels, line_cues=cues)
     seg = S.Segmenter(net, threshold=0.6, k=5)
     path = seg.save(tmp_path / "seg.safetensors", {"note": "test"})
     back = S.load_segmenter(path)
     assert back.threshold == 0.6 and back.k == 5 and back.net.hidden == 32
+    assert back.net.line_cues is cues and back.net.num_labels == labels
     words = two_field_page()
     x = torch.randn(len(words), 384)
-    g = S.word_graph(words, 200, 100, x)
+    g = S.word_graph(words, 200, 100, x, line_cues=cues)
     with torch.inference_mode():
         a = net.eval()(g.x, g.edge_index, g.edge_attr, len(g.pairs))
         b = back.net(g.x, g.edge_index, g.edge_attr, len(g.pairs))
     assert torch.allclose(a, b, atol=2e-2)                     # fp16 weights on disk
+    assert back(words, 200, 100) == S.segment_page(net, words, 200, 100, back.feats.text_vectors(
+        [w.text for w in words]), 0.6, 5)                       # the loaded one builds its own kind of graph
+
+
+def test_segmenter_ensemble_averages_its_members_and_round_trips(tmp_path):
+    torch.manual_seed(0)
+    members = [S.WordSegmenter(edge_dim=S.edge_dim(), hidden=16, layers=1).eval() for _ in range(3)]
+    ens = S.SegmenterEnsemble(members).eval()
+    words = two_field_page()
+    g = S.word_graph(words, 200, 100, torch.randn(len(words), 384))
+    with torch.inference_mode():
+        p = torch.sigmoid(ens(g.x, g.edge_index, g.edge_attr, len(g.pairs)))
+        mean = torch.stack([torch.sigmoid(m(g.x, g.edge_index, g.edge_attr, len(g.pairs))) for m in members]).mean(0)
+    assert torch.allclose(p, mean, atol=1e-5)
+    assert all(k.startswith("members.") for k in ens.state_dict())         # one copy of each weight
+    back = S.load_segmenter(S.Segmenter(ens, 0.7).save(tmp_path / "ens.safetensors"))
+    assert isinstance(back.net, S.SegmenterEnsemble) and len(back.net.members) == 3
+    with torch.inference_mode():
+        q = torch.sigmoid(back.net(g.x, g.edge_index, g.edge_attr, len(g.pairs)))
+    assert torch.allclose(p, q, atol=1e-2)
+    with pytest.raises(ValueError):
+        S.SegmenterEnsemble([members[0], S.WordSegmenter(edge_dim=S.edge_dim(False), line_cues=False)])
+
+
+def test_segmenter_saved_before_the_line_cues_still_loads(tmp_path):
+    """A checkpoint whose config has no ``features.line_cues`` (the earlier segmenters) reads its
+    graphs without the cues; one whose edge size does not match its features is refused."""
+    from graphmie.engine.checkpoint import save_checkpoint
+    from graphmie.errors import GraphmieError
+
+    net = S.WordSegmenter(edge_dim=S.edge_dim(False), hidden=16, layers=1, line_cues=False)
+    cfg = {"model": {"hidden": 16, "layers": 1}, "decode": {"threshold": 0.7, "k": 6}}
+    path = save_checkpoint(tmp_path / "old.safetensors", S.SEGMENTER_METHOD, net.state_dict(), cfg,
+                           {"edge_dim": S.edge_dim(False)})
+    back = S.load_segmenter(path)
+    assert back.net.line_cues is False and back.net.num_labels == 0
+    bad = save_checkpoint(tmp_path / "bad.safetensors", S.SEGMENTER_METHOD, net.state_dict(), cfg,
+                          {"edge_dim": S.edge_dim(True)})
+    with pytest.raises(GraphmieError) as e:
+        S.load_segmenter(bad)
+    assert e.value.code == "E025"
 
 
 def test_segmenter_refuses_weights_of_another_method(tmp_path):
