@@ -116,7 +116,6 @@ def segment_fold(f: int, test: list[str], by_id: dict, cfg: dict, opts: dict) ->
     """The segmenter-only rows of one fold: trained on the other folds' cached OCR words."""
     from graphmie.evaluation.form import match_boxes
     from graphmie.methods.re2.evaluate import ocr_document
-    from graphmie.methods.re2.model import LABELS
     from graphmie.methods.re2.segment import Segmenter, SegmenterEnsemble, seg_sample, train_segmenter
     from graphmie.evaluation.prf import PRF
     from layout.ocr import cached_ocr_words

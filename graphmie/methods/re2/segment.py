@@ -12,9 +12,14 @@ segmenter is an edge classifier over a graph of the page's words:
   "label: value" line and join a wrapped answer; **context edges**: each word to its ``k``
   nearest words (box gap). Both directions, with the typed spatial features of the layout graph
   (:func:`layout.graph.edge_arrays`) plus OCR-line cues (same OCR line, next word on it, gaps in
-  text heights, left-edge offset, height ratio, a colon ending the first word);
+  text heights, left-edge offset, height ratio, a colon ending the first word)
+  and what the two words' OCR lines say (:func:`line_cue_arrays`: their edges, widths, ``:`` /
+  ``.`` endings, case; segmenters saved before these cues read graphs without them);
 * two edge-aware GAT layers (:class:`~graphmie.nn.edge_gat.EdgeGATLayer`), then a pair head on
-  ``[h_i, h_j, h_i * h_j, edge]`` scoring "same entity", symmetric in ``i`` and ``j``.
+  ``[h_i, h_j, h_i * h_j, edge]`` scoring "same entity", symmetric in ``i`` and ``j``, and
+  optionally a word-label head trained beside it (the label of each word's entity);
+* several such networks from different seeds average their pair probabilities
+  (:class:`SegmenterEnsemble`, the shipped ``form_segment`` has 3).
 
 Blocks are the connected components of the pairs scored ≥ ``threshold``. Training targets come
 from aligning OCR words to the gold entities by box overlap (:func:`align_words`). Measured
@@ -35,7 +40,8 @@ from ...nn.edge_gat import EdgeGATLayer
 from .features import SHAPE_DIM, TEXT_DIM, text_shape
 
 WORD_GEO_DIM = 7
-LINE_DIM = 7 + 9      # pair cues from the two words, then from their OCR lines (:func:`line_cues`)
+LINE_CUES = 9
+LINE_DIM = 7 + LINE_CUES   # pair cues from the two words, then from their OCR lines (:func:`line_cue_arrays`)
 
 
 def word_boxes(words) -> np.ndarray:
@@ -153,11 +159,8 @@ def word_graph(words, width: float, height: float, text_vectors: torch.Tensor, k
                      pairs=torch.from_numpy(P), unit=unit)
 
 
-LINE_CUES = 9
-
-
 def line_cue_arrays(words, arr: np.ndarray, line: np.ndarray, src: np.ndarray, dst: np.ndarray,
-              unit: float) -> np.ndarray:
+                    unit: float) -> np.ndarray:
     """``[E, LINE_CUES]``: what the OCR lines of an edge's two words say about joining them — the
     decisions across rows are between lines more than between words. The offsets of the lines'
     left and right edges and their width ratio (in text heights), whether the first word's line
@@ -170,10 +173,10 @@ def line_cue_arrays(words, arr: np.ndarray, line: np.ndarray, src: np.ndarray, d
     key = np.where(line >= 0, line, -1 - np.arange(n))
     _, grp = np.unique(key, return_inverse=True)
     g = int(grp.max()) + 1
-    x0 = np.full(g, np.inf); x1 = np.full(g, -np.inf)
+    x0, x1 = np.full(g, np.inf), np.full(g, -np.inf)
     np.minimum.at(x0, grp, arr[:, 0])
     np.maximum.at(x1, grp, arr[:, 2])
-    first = np.full(g, -1); last = np.full(g, -1)
+    first, last = np.full(g, -1), np.full(g, -1)
     for i in np.argsort(-arr[:, 0], kind="stable"):   # right to left: the last write is the leftmost word
         first[grp[i]] = i
     for i in np.argsort(arr[:, 0], kind="stable"):
