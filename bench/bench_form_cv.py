@@ -116,7 +116,7 @@ def segment_fold(f: int, test: list[str], by_id: dict, cfg: dict, opts: dict) ->
     """The segmenter-only rows of one fold: trained on the other folds' cached OCR words."""
     from graphmie.evaluation.form import match_boxes
     from graphmie.methods.re2.evaluate import ocr_document
-    from graphmie.methods.re2.segment import Segmenter, SegmenterEnsemble, seg_sample, train_segmenter
+    from graphmie.methods.re2.segment import Segmenter, SegmenterEnsemble, seg_sample, train_segmenters
     from graphmie.evaluation.prf import PRF
     from layout.ocr import cached_ocr_words
 
@@ -127,10 +127,9 @@ def segment_fold(f: int, test: list[str], by_id: dict, cfg: dict, opts: dict) ->
     cues = opts["line_cues"]
     train = [seg_sample(cached_ocr_words(by_id[i].pages[0].image)[0], by_id[i], feats, cues)
              for i in sorted(by_id) if i not in held]
-    nets = [train_segmenter(train, epochs=opts["seg_epochs"], seed=opts["seed"] + k, batch_size=1,
-                            label_weight=opts["seg_label_weight"], line_cues=cues)
-            for k in range(cfg["segment"]["ensemble"])]
-    net = nets[0] if len(nets) == 1 else SegmenterEnsemble(nets)
+    net = train_segmenters(train, cfg["segment"]["ensemble"], opts["seed"], epochs=opts["seg_epochs"], batch_size=1,
+                           label_weight=opts["seg_label_weight"], line_cues=cues)
+    first = net.members[0] if isinstance(net, SegmenterEnsemble) else net
     row = {"fold": f, "forms": len(test), "train_seconds": round(time.perf_counter() - t, 1)}
     names = [("rule", None)] + [(f"learned@{th}", Segmenter(net, th, cfg["segment"]["k"])) for th in opts["thresholds"]]
     for name, seg in names:
@@ -147,7 +146,7 @@ def segment_fold(f: int, test: list[str], by_id: dict, cfg: dict, opts: dict) ->
             for i in test:
                 words = cached_ocr_words(by_id[i].pages[0].image)[0]
                 s = seg_sample(words, by_id[i], feats, cues)
-                pred = nets[0].label_head(nets[0].encode(s.graph.x, s.graph.edge_index, s.graph.edge_attr)).argmax(-1)
+                pred = first.label_head(first.encode(s.graph.x, s.graph.edge_index, s.graph.edge_attr)).argmax(-1)
                 ok = s.word_labels >= 0
                 right += int((pred[ok] == s.word_labels[ok]).sum())
                 total += int(ok.sum())

@@ -402,6 +402,14 @@ def train_segmenter(samples: list[SegSample], epochs: int = 30, lr: float = 2e-3
     return net
 
 
+def train_segmenters(samples: list[SegSample], members: int = 1, seed: int = 0,
+                     **kwargs) -> WordSegmenter | SegmenterEnsemble:
+    """``members`` segmenters from seeds ``seed``, ``seed + 1``, ... (:func:`train_segmenter`, ``kwargs``
+    passed on): the one network, or their :class:`SegmenterEnsemble`."""
+    nets = [train_segmenter(samples, seed=seed + k, **kwargs) for k in range(members)]
+    return nets[0] if len(nets) == 1 else SegmenterEnsemble(nets)
+
+
 SEGMENTER_METHOD = "re2.segment"
 DEFAULT_WEIGHTS = "form_segment"
 

@@ -61,7 +61,7 @@ def train_segmentation(cfg: dict, by_id: dict, train_ids: list[str], feats: Feat
 
     from layout.ocr import cached_ocr_words
 
-    from .segment import Segmenter, SegmenterEnsemble, project_gold, seg_sample, train_segmenter
+    from .segment import Segmenter, project_gold, seg_sample, train_segmenters
 
     s = cfg["segment"]
     t0 = time.perf_counter()
@@ -70,10 +70,10 @@ def train_segmentation(cfg: dict, by_id: dict, train_ids: list[str], feats: Feat
     seg_samples = {i: seg_sample(words[i], by_id[i], feats, s["line_cues"]) for i in train_ids}
 
     def fit(ids):
-        nets = [train_segmenter([seg_samples[i] for i in ids], epochs=s["epochs"], seed=cfg["training"]["seed"] + k,
-                                batch_size=1, label_weight=s["label_weight"], line_cues=s["line_cues"])
-                for k in range(s["ensemble"])]
-        return Segmenter(nets[0] if len(nets) == 1 else SegmenterEnsemble(nets), s["threshold"], s["k"])
+        net = train_segmenters([seg_samples[i] for i in ids], s["ensemble"], cfg["training"]["seed"],
+                               epochs=s["epochs"], batch_size=1, label_weight=s["label_weight"],
+                               line_cues=s["line_cues"])
+        return Segmenter(net, s["threshold"], s["k"])
 
     segmenter = fit(train_ids)
     extra = []

@@ -180,6 +180,20 @@ def test_segmenter_ensemble_averages_its_members_and_round_trips(tmp_path):
         S.SegmenterEnsemble([members[0], S.WordSegmenter(edge_dim=S.edge_dim(False), line_cues=False)])
 
 
+def test_train_segmenters_seeds_its_members_one_apart():
+    words = two_field_page()
+    gold = gold_of(words, [[0], [1, 2], [3], [4, 5, 6]], ["question", "answer", "question", "answer"])
+    g = S.word_graph(words, 200, 100, torch.zeros(len(words), 384))
+    samples = [S.SegSample(g, S.gold_pair_targets(g, S.align_words(words, gold)))]
+    one = S.train_segmenters(samples, 1, seed=3, epochs=2, batch_size=1, hidden=16, layers=1)
+    assert isinstance(one, S.WordSegmenter)
+    ens = S.train_segmenters(samples, 2, seed=3, epochs=2, batch_size=1, hidden=16, layers=1)
+    assert isinstance(ens, S.SegmenterEnsemble) and len(ens.members) == 2
+    for k, member in enumerate(ens.members):
+        alone = S.train_segmenter(samples, seed=3 + k, epochs=2, batch_size=1, hidden=16, layers=1)
+        assert all(torch.equal(a, b) for a, b in zip(member.state_dict().values(), alone.state_dict().values()))
+
+
 def test_segmenter_saved_before_the_line_cues_still_loads(tmp_path):
     """A checkpoint whose config has no ``features.line_cues`` (the earlier segmenters) reads its
     graphs without the cues; one whose edge size does not match its features is refused."""
