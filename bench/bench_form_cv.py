@@ -47,7 +47,7 @@ from graphmie.methods.re2.data import make_sample, read_folder  # noqa: E402
 from graphmie.methods.re2.evaluate import score_samples  # noqa: E402
 from graphmie.methods.re2.features import Featurizer  # noqa: E402
 from graphmie.methods.re2.model import Ensemble  # noqa: E402
-from graphmie.methods.re2.train import train_member  # noqa: E402
+from graphmie.methods.re2.train import check_counts, train_member  # noqa: E402
 
 OCR_KEYS = ("ocr_block_f1", "ocr_link_f1", "ocr_entity_f1", "ocr_block_f1_text_matched", "ocr_link_f1_text_matched",
             "ocr_entity_f1_text_matched")
@@ -224,6 +224,7 @@ def main() -> int:
     cfg = RE2.resolve_config(load_config(args.config, dict(map(parse_override, args.set))), args.config)
     if args.ensemble:
         cfg["training"]["ensemble"] = args.ensemble
+    check_counts(cfg)
     docs = read_folder(args.data)
     by_id = {d.id: d for d in docs}
     folds = cv_folds(list(by_id), args.folds, args.seed)

@@ -50,6 +50,18 @@ def train_member(cfg: dict, train: list[Sample], dev: list[Sample] | None, log=N
     return net, {"history": res.history, "train_seconds": res.seconds}
 
 
+def check_counts(cfg: dict) -> None:
+    """E021 for member counts below 1 and a negative word-label weight (the config schema checks
+    types only; zero members would otherwise fail deep inside training)."""
+    from ...errors import GraphmieError
+
+    source = (cfg.get("meta") or {}).get("config_path")
+    for section, key, low in (("training", "ensemble", 1), ("segment", "ensemble", 1), ("segment", "label_weight", 0)):
+        if cfg[section][key] < low:
+            raise GraphmieError("E021", source, key=key, section=f"[{section}]",
+                                expected=f"a number >= {low}", value=cfg[section][key])
+
+
 def train_segmentation(cfg: dict, by_id: dict, train_ids: list[str], feats: Featurizer):
     """The OCR word segmenter trained on the training forms' cached OCR words, and (with
     ``data.ocr_blocks``) the training forms as the labeller/linker meets them from a scan: their
@@ -63,6 +75,7 @@ def train_segmentation(cfg: dict, by_id: dict, train_ids: list[str], feats: Feat
 
     from .segment import Segmenter, project_gold, seg_sample, train_segmenters
 
+    check_counts(cfg)
     s = cfg["segment"]
     t0 = time.perf_counter()
     words = {i: cached_ocr_words(by_id[i].pages[0].image)[0]
@@ -96,6 +109,7 @@ def train_segmentation(cfg: dict, by_id: dict, train_ids: list[str], feats: Feat
 def train(method, config: dict, out_dir: Path) -> dict:
     """``graphmie train``: read the FUNSD folder, split off dev, train the members, score, save."""
     cfg = method.resolve_config(config, (config.get("meta") or {}).get("config_path"))
+    check_counts(cfg)
     if cfg["training"]["threads"]:
         set_threads(cfg["training"]["threads"])   # the segmenters too, not only the members' Trainer
     dcfg = cfg["data"]

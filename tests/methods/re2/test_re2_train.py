@@ -54,3 +54,19 @@ def test_train_writes_a_checkpoint_that_loads(tmp_path):
     assert (tmp_path / "run" / "run.json").exists()
     res = FormTask.evaluate(data, "dev", tmp_path / "run")
     assert res["forms"] == 2 and res["split"] == "dev" and 0.0 <= res["f1"] <= 1.0
+
+
+def test_member_counts_and_label_weight_are_checked_before_training():
+    import pytest
+
+    from graphmie.errors import GraphmieError
+    from graphmie.methods.re2 import RE2
+    from graphmie.methods.re2.train import check_counts
+
+    check_counts(RE2.resolve_config({}))
+    for section, key, value in (("segment", "ensemble", 0), ("training", "ensemble", 0),
+                                ("segment", "label_weight", -0.5)):
+        cfg = RE2.resolve_config({section: {key: value}})
+        with pytest.raises(GraphmieError) as e:
+            check_counts(cfg)
+        assert e.value.code == "E021" and key in str(e.value) and f"[{section}]" in str(e.value)
