@@ -1,8 +1,11 @@
-"""The edge-aware GAT block: shapes, edge features steering the attention, gradients to edge_attr."""
+"""The edge-aware GAT block: shapes, edge features steering the attention, gradients to edge_attr,
+self loops added once for a stack of layers."""
 import pytest
 import torch
 
-from graphmie.nn.edge_gat import EdgeGATLayer
+from torch_geometric.nn import GATv2Conv
+
+from graphmie.nn.edge_gat import EdgeGATLayer, with_self_loops
 
 
 def _graph(n=6, e=14, edge_dim=5, hidden=8, seed=0):
@@ -29,8 +32,8 @@ def test_edge_features_change_attention_and_output():
     x, ei, ea = _graph()
     other = ea.flip(0)
     with torch.no_grad():
-        _, (_, a1) = layer.conv(x, ei, ea, return_attention_weights=True)
-        _, (_, a2) = layer.conv(x, ei, other, return_attention_weights=True)
+        _, (_, a1) = layer.conv(x, *with_self_loops(ei, ea, 6), return_attention_weights=True)
+        _, (_, a2) = layer.conv(x, *with_self_loops(ei, other, 6), return_attention_weights=True)
         y1, y2 = layer(x, ei, ea), layer(x, ei, other)
     assert a1.shape == (ei.shape[1] + 6, 2)                          # every edge + a self loop per node, per head
     assert not torch.allclose(a1, a2) and not torch.allclose(y1, y2)
@@ -48,3 +51,18 @@ def test_gradient_reaches_edge_attr_and_nodes():
     layer(x, ei, ea).square().sum().backward()
     assert ea.grad is not None and ea.grad.abs().sum() > 0
     assert x.grad.abs().sum() > 0 and layer.conv.lin_edge.weight.grad.abs().sum() > 0
+
+
+def test_self_loops_once_equal_pyg_self_loops_per_call():
+    torch.manual_seed(0)
+    layer = EdgeGATLayer(hidden=8, edge_dim=5, heads=2, dropout=0.0).eval()
+    x, ei, ea = _graph()
+    ei = torch.cat([ei, torch.tensor([[2], [2]])], 1)                 # an input self loop is replaced
+    ea = torch.cat([ea, torch.full((1, 5), 3.0)])
+    ref = GATv2Conv(8, 4, heads=2, edge_dim=5, add_self_loops=True, fill_value=0.0).eval()
+    ref.load_state_dict(layer.conv.state_dict())
+    loops, loop_attr = with_self_loops(ei, ea, 6)
+    assert loops.shape[1] == ei.shape[1] - 1 + 6 and (loop_attr[-6:] == 0).all()
+    with torch.no_grad():
+        assert torch.allclose(layer.conv(x, loops, loop_attr), ref(x, ei, ea), atol=1e-6)
+        assert torch.allclose(layer(x, ei, ea), layer(x, loops, loop_attr, self_loops=False), atol=1e-6)

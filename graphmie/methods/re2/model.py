@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...config import configurable
-from ...nn.edge_gat import EdgeGATLayer
+from ...nn.edge_gat import EdgeGATLayer, with_self_loops
 from .features import FEATURE_DIM
 
 LABELS = ("question", "answer", "header", "other")
@@ -36,11 +36,14 @@ class FormRE2(nn.Module):
                                        nn.Linear(hidden, 1))
 
     def encode(self, x: torch.Tensor, geo: torch.Tensor, edge_index: torch.Tensor,
-               edge_attr: torch.Tensor) -> torch.Tensor:
-        """Node states ``[N, hidden]``."""
+               edge_attr: torch.Tensor, self_loops: bool = True) -> torch.Tensor:
+        """Node states ``[N, hidden]``; ``self_loops=False``: the edges already carry
+        :func:`~graphmie.nn.edge_gat.with_self_loops`' loops (an ensemble adds them once)."""
         h = self.in_proj(torch.cat([x, geo], -1))
+        if self_loops:
+            edge_index, edge_attr = with_self_loops(edge_index, edge_attr, h.shape[0])
         for layer in self.layers:
-            h = layer(h, edge_index, edge_attr)
+            h = layer(h, edge_index, edge_attr, self_loops=False)
         return h
 
     def entity_logits(self, h: torch.Tensor) -> torch.Tensor:
@@ -93,7 +96,8 @@ class Ensemble(nn.Module):
         return self.members[0] if len(self.members) == 1 else self
 
     def encode(self, data) -> list[torch.Tensor]:
-        return [net.encode(data.x, data.geo, data.edge_index, data.edge_attr) for net in self.members]
+        edge_index, edge_attr = with_self_loops(data.edge_index, data.edge_attr, data.num_nodes)
+        return [net.encode(data.x, data.geo, edge_index, edge_attr, self_loops=False) for net in self.members]
 
     def label_probs(self, hs: list[torch.Tensor], n: int) -> torch.Tensor:
         """``[n, labels]``: the members' mean label distribution of the first ``n`` nodes."""

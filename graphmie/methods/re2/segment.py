@@ -36,7 +36,7 @@ from torch import nn
 
 from ...config import configurable
 from ...document import Document
-from ...nn.edge_gat import EdgeGATLayer
+from ...nn.edge_gat import EdgeGATLayer, with_self_loops
 from .features import SHAPE_DIM, TEXT_DIM, text_shape
 
 WORD_GEO_DIM = 7
@@ -255,8 +255,9 @@ class WordSegmenter(nn.Module):
     def encode(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor) -> torch.Tensor:
         """Word states ``[N, hidden]``."""
         h = self.in_proj(x)
+        edge_index, edge_attr = with_self_loops(edge_index, edge_attr, h.shape[0])
         for layer in self.layers:
-            h = layer(h, edge_index, edge_attr)
+            h = layer(h, edge_index, edge_attr, self_loops=False)
         return h
 
     def pair_logits(self, h: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor,
