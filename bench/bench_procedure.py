@@ -20,12 +20,14 @@ Recipe adaptation and the tuned encoder (issue 17) are rows of ``bench/results/p
     python3 -m bench.bench_procedure --row NAME --seeds 31 32 [--adapt none|pretrain|joint]
         [--labels mapped|separate] [--adapt-epochs 5] [--recipes-per-epoch 0] [--recipe-weight 1.0]
         [--encoder frozen|lora] [--lora-epochs 2] [--lora-lr 5e-4] [--head-lr 2e-4] [--lora-rank 8]
-        [--purpose selection|confirmation] [--no-ablation]
+        [--purpose selection|confirmation] [--no-ablation | --ablation-only]
 
 A row keeps its seeds: running it again with other seeds adds them (its settings must be the
 same). The recipe pre-training sees no wikiHow-FG article, so it runs once per seed and model
 (full, ablation) and every fold starts from it; joint training and the LoRA stage run per fold.
-``--no-ablation`` (selection runs only) trains the full model alone.
+``--no-ablation`` (selection runs only) trains the full model alone; ``--ablation-only`` the ablation
+alone, to pair with a full-only row of the same settings and seeds (seeded as in a paired run: the two
+models of a seed start from the same weights).
 """
 from __future__ import annotations
 
@@ -91,7 +93,8 @@ def _seed_pair(job) -> list:
     exs, folds, seed, epochs, settings, adaptation, encoder, recipes, models = job
     torch.set_num_threads(1)
     pair = []
-    for name, seq in (("full", True), ("no_seq_attention", False))[:models]:
+    for name, seq in {2: (("full", True), ("no_seq_attention", False)), 1: (("full", True),),
+                      "ablation": (("no_seq_attention", False),)}[models]:
         t = time.time()
         r = cross_validate(exs, folds, seed, seq, epochs, settings, adaptation, encoder, recipes)
         r["seed"] = seed
@@ -114,7 +117,7 @@ def summarise(runs: dict, args, t0: float) -> dict:
     out = {
         "task": "procedure", "dataset": "wikiHow-FG (96 articles, 4 domains, as released in ../shared/data)",
         "protocol": f"{args.folds}-fold CV, articles shuffled with random.Random(0), folds = idx[i::{args.folds}]; "
-                    f"seeds {[r['seed'] for r in runs['full']]}; micro-averaged over all held-out articles per "
+                    f"seeds {[r['seed'] for r in runs['full'] or runs['no_seq_attention']]}; micro-averaged over all held-out articles per "
                     f"seed; mean/stdev over seeds; full and ablation of one seed share their initial weights "
                     f"(paired comparison)",
         "matching": "entity = exact (step, word span, type); flow = exact head span, tail span and label "
@@ -122,7 +125,7 @@ def summarise(runs: dict, args, t0: float) -> dict:
         "model": {**DEFAULT_MODEL, **args.model}, "training": {**DEFAULT_TRAINING, "epochs": args.epochs},
         "results": results,
     }
-    if not runs["no_seq_attention"]:
+    if not runs["no_seq_attention"] or not runs["full"]:
         return out
     full, abl = results["full"]["mean"], results["no_seq_attention"]["mean"]
     deltas = [f["flow_f1"] - a["flow_f1"] for f, a in zip(runs["full"], runs["no_seq_attention"])]
@@ -173,7 +176,10 @@ def main(argv=None) -> int:
     row.add_argument("--lora-epochs", type=int, default=DEFAULT_ENCODER["epochs"])
     row.add_argument("--lora-lr", type=float, default=DEFAULT_ENCODER["lr"])
     row.add_argument("--head-lr", type=float, default=DEFAULT_ENCODER["head_lr"])
-    row.add_argument("--no-ablation", action="store_true", help="train the full model only (selection runs)")
+    only = row.add_mutually_exclusive_group()
+    only.add_argument("--no-ablation", action="store_true", help="train the full model only (selection runs)")
+    only.add_argument("--ablation-only", action="store_true",
+                      help="train the ablation only (to pair with a full-only row of the same settings and seeds)")
     args = ap.parse_args(argv)
     args.model = {}
     for kv in args.set:
@@ -238,7 +244,8 @@ def run_row(args) -> int:
                "lr": args.lora_lr, "head_lr": args.head_lr}
     settings = {"model": {**DEFAULT_MODEL, **args.model}, "training": {**DEFAULT_TRAINING, "epochs": args.epochs},
                 "adaptation": {k: v for k, v in adaptation.items() if k not in ("recipes", "limit")},
-                "encoder": encoder, "folds": args.folds, "models": 1 if args.no_ablation else 2}
+                "encoder": encoder, "folds": args.folds,
+                "models": 1 if args.no_ablation else "ablation" if args.ablation_only else 2}
     out_path = args.out if args.out != ROOT / "bench" / "results" / "procedure.json" else ADAPTATION_OUT
     table = json.loads(out_path.read_text()) if out_path.exists() else {"rows": {}}
     old = table["rows"].get(args.row)
@@ -247,7 +254,7 @@ def run_row(args) -> int:
         return 2
     runs = {name: list(old["results"].get(name, {}).get("per_seed", [])) if old else []
             for name in ("full", "no_seq_attention")}
-    done = {r["seed"] for r in runs["full"]}
+    done = {r["seed"] for r in runs["full"] + runs["no_seq_attention"]}
     seeds = [s for s in args.seeds if s not in done]
     docs = read_folder(args.data)
     feat = Featurizer()
