@@ -21,7 +21,7 @@ from torch_geometric.utils import add_self_loops, remove_self_loops
 def with_self_loops(edge_index: torch.Tensor, edge_attr: torch.Tensor,
                     num_nodes: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The edges with any self loops replaced by one per node with zero edge features: what
-    ``GATv2Conv(add_self_loops=False)`` does to its input in every call."""
+    ``GATv2Conv(add_self_loops=True, fill_value=0.0)`` does to its input in every call."""
     edge_index, edge_attr = remove_self_loops(edge_index, edge_attr)
     return add_self_loops(edge_index, edge_attr, fill_value=0.0, num_nodes=num_nodes)
 
