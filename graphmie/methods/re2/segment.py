@@ -252,10 +252,13 @@ class WordSegmenter(nn.Module):
         self.label_head = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Dropout(dropout),
                                         nn.Linear(hidden, num_labels)) if num_labels else None
 
-    def encode(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor) -> torch.Tensor:
-        """Word states ``[N, hidden]``."""
+    def encode(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor,
+               self_loops: bool = True) -> torch.Tensor:
+        """Word states ``[N, hidden]``; ``self_loops=False``: the edges already carry
+        :func:`~graphmie.nn.edge_gat.with_self_loops`' loops (an ensemble adds them once)."""
         h = self.in_proj(x)
-        edge_index, edge_attr = with_self_loops(edge_index, edge_attr, h.shape[0])
+        if self_loops:
+            edge_index, edge_attr = with_self_loops(edge_index, edge_attr, h.shape[0])
         for layer in self.layers:
             h = layer(h, edge_index, edge_attr, self_loops=False)
         return h
@@ -290,7 +293,9 @@ class SegmenterEnsemble(nn.Module):
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor,
                 n_pairs: int) -> torch.Tensor:
-        p = torch.stack([torch.sigmoid(m(x, edge_index, edge_attr, n_pairs)) for m in self.members]).mean(0)
+        loops, loop_attr = with_self_loops(edge_index, edge_attr, x.shape[0])
+        p = torch.stack([torch.sigmoid(m.pair_logits(m.encode(x, loops, loop_attr, self_loops=False), edge_index,
+                                                     edge_attr, n_pairs)) for m in self.members]).mean(0)
         return torch.logit(p, eps=1e-6)
 
 
