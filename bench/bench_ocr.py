@@ -2,16 +2,18 @@
 
 1. **OCR settings** on ``--pages`` FUNSD training pages: pages/s, seconds per page in detection /
    classification / recognition (RapidOCR's own split), and the share of the gold words the OCR
-   finds (multiset recall of lower-cased words), for the engine's defaults and the variants tried.
+   finds (multiset recall of lower-cased words), for the engine's defaults and the variants tried; the
+   settings take turns over ``--reps`` repetitions, so a change in the machine's load hits them all alike.
 2. **The whole path** with the shipped settings, per stage (OCR, segmentation, block features +
    layout graph, labelling and linking), one page at a time; and the throughput of two worker
    processes with one thread each (how ``graphmie extract`` or Ray would use the two cores).
 
-    python3 -m bench.bench_ocr [--pages 6] [--out bench/results/ocr.json]
+    python3 -m bench.bench_ocr [--pages 6] [--reps 3] [--out bench/results/ocr.json]
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import multiprocessing as mp
 import os
@@ -26,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 VARIANTS = {
     "rapidocr defaults (with line classifier)": {},
-    "no line classifier (shipped)": {"Global.use_cls": False},
+    "no line classifier (shipped, onnxruntime backend)": {"Global.use_cls": False},
     "no classifier, recognition batch 24": {"Global.use_cls": False, "Rec.rec_batch_num": 24},
     "no classifier, detection side <= 640": {"Global.use_cls": False, "Det.limit_side_len": 640, "Det.limit_type": "max"},
     "no classifier, one onnxruntime thread": {"Global.use_cls": False,
@@ -39,7 +41,7 @@ def gold_words(ann: Path) -> list[str]:
     return [w["text"].lower() for e in data["form"] for w in e["words"] if w["text"].strip()]
 
 
-def ocr_settings(images: list[Path], anns: list[Path]) -> dict:
+def ocr_settings(images: list[Path], anns: list[Path], reps: int = 1) -> dict:
     import cv2
     import numpy as np
     from PIL import Image
@@ -48,25 +50,40 @@ def ocr_settings(images: list[Path], anns: list[Path]) -> dict:
     cv2.setNumThreads(1)
     arrays = [np.asarray(Image.open(p).convert("RGB"))[:, :, ::-1] for p in images]
     gold = [Counter(gold_words(a)) for a in anns]
+    variants = dict(VARIANTS)
+    if importlib.util.find_spec("openvino") is not None:          # the `openvino` extra
+        from layout.ocr import openvino_params
+
+        ov = {"Global.use_cls": False, **openvino_params()}
+        variants["no line classifier, OpenVINO backend (GRAPHMIE_OCR_BACKEND=openvino)"] = ov
+        variants["no classifier, OpenVINO, one thread"] = {**ov, "EngineConfig.openvino.inference_num_threads": 1}
+    engines = {}
+    for name, params in variants.items():
+        engines[name] = RapidOCR(params={**params, "Global.log_level": "error"})
+        engines[name](arrays[0])                           # warm-up
+    runs = {name: [] for name in variants}
+    for rep in range(reps):                                # every setting once per repetition, in turn
+        for name, eng in engines.items():
+            total, split, hit, n = 0.0, [0.0, 0.0, 0.0], 0, 0
+            for arr, g in zip(arrays, gold):
+                t = time.perf_counter()
+                r = eng(arr, return_word_box=True)
+                total += time.perf_counter() - t
+                for k, e in enumerate((r.elapse_list or [])[:3]):
+                    split[k] += e or 0.0
+                c = Counter(str(w[0]).strip().lower() for ws in (r.word_results or ()) for w in ws)
+                hit += sum((c & g).values())
+                n += sum(g.values())
+            runs[name].append((len(arrays) / total, [v / len(arrays) for v in split], hit / max(n, 1)))
+            print(f"rep {rep + 1}/{reps} {name:48s} {runs[name][-1][0]:.3f} pages/s  "
+                  f"gold-word recall {runs[name][-1][2]:.3f}", flush=True)
     out = {}
-    for name, params in VARIANTS.items():
-        eng = RapidOCR(params={**params, "Global.log_level": "error"})
-        eng(arrays[0])                                     # warm-up
-        total, split, hit, n = 0.0, [0.0, 0.0, 0.0], 0, 0
-        for arr, g in zip(arrays, gold):
-            t = time.perf_counter()
-            r = eng(arr, return_word_box=True)
-            total += time.perf_counter() - t
-            for k, e in enumerate((r.elapse_list or [])[:3]):
-                split[k] += e or 0.0
-            c = Counter(str(w[0]).strip().lower() for ws in (r.word_results or ()) for w in ws)
-            hit += sum((c & g).values())
-            n += sum(g.values())
-        out[name] = {"pages_per_s": round(len(arrays) / total, 3),
-                     "s_per_page": {k: round(v / len(arrays), 3) for k, v in zip(("det", "cls", "rec"), split)},
-                     "gold_word_recall": round(hit / max(n, 1), 4)}
-        print(f"{name:42s} {out[name]['pages_per_s']:.3f} pages/s  det/cls/rec {out[name]['s_per_page']}  "
-              f"gold-word recall {out[name]['gold_word_recall']:.3f}", flush=True)
+    for name, rs in runs.items():
+        out[name] = {"pages_per_s": round(sum(r[0] for r in rs) / len(rs), 3),
+                     "pages_per_s_each": [round(r[0], 3) for r in rs],
+                     "s_per_page": {k: round(sum(r[1][i] for r in rs) / len(rs), 3)
+                                    for i, k in enumerate(("det", "cls", "rec"))},
+                     "gold_word_recall": round(rs[-1][2], 4)}
     return out
 
 
@@ -116,7 +133,8 @@ def _worker(images: list[str], q, go) -> None:
 
     class OneThread(rapidocr.RapidOCR):
         def __init__(self, params=None):
-            super().__init__(params={**(params or {}), "EngineConfig.onnxruntime.intra_op_num_threads": 1})
+            super().__init__(params={**(params or {}), "EngineConfig.onnxruntime.intra_op_num_threads": 1,
+                                     "EngineConfig.openvino.inference_num_threads": 1})
 
     rapidocr.RapidOCR = OneThread
     path_stages(images[:1])                                # models loaded before the clock starts
@@ -155,6 +173,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "funsd" / "training_data")
     ap.add_argument("--pages", type=int, default=6)
+    ap.add_argument("--reps", type=int, default=3, help="repetitions; each runs every OCR setting once, in turn")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "ocr.json")
     args = ap.parse_args()
     anns = sorted((args.data / "annotations").glob("*.json"))[:args.pages]
@@ -162,7 +181,11 @@ def main() -> int:
         sys.exit(f"FUNSD not found at {args.data}")
     images = [args.data / "images" / f"{a.stem}.png" for a in anns]
     res = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-           "pages": [p.name for p in images], "ocr_settings": ocr_settings(images, anns)}
+           "pages": [p.name for p in images], "reps": args.reps,
+           "ocr_settings": ocr_settings(images, anns, args.reps)}
+    from layout.ocr import rapidocr_backend
+
+    res["ocr_backend"] = rapidocr_backend()                    # what the path below runs on (GRAPHMIE_OCR_BACKEND)
     res["path_one_process"] = path_stages([str(p) for p in images])
     print("one process:", res["path_one_process"], flush=True)
     res["path_two_workers"] = two_workers([str(p) for p in images])

@@ -62,10 +62,45 @@ class OcrWord(NamedTuple):
 # more of the gold words (word recall 0.776 vs 0.750); recognition is ~75 % of the time.
 RAPIDOCR_PARAMS = {"Global.use_cls": False, "Global.log_level": "error"}
 
+# The inference backend of RapidOCR's detection and recognition models: onnxruntime, or OpenVINO when
+# GRAPHMIE_OCR_BACKEND=openvino (the `openvino` extra). The same ONNX models run on both and read the same words
+# on the 6 pages measured; OpenVINO was 1.27x / 1.18x faster (default threads / one thread) in one run and
+# 1.05x / 0.96x in a longer one (docs/form.md, "The OpenVINO backend"), so it is not the default.
+OCR_BACKEND_ENV = "GRAPHMIE_OCR_BACKEND"
+OCR_BACKENDS = ("onnxruntime", "openvino")
 
-@lru_cache(maxsize=1)
-def rapidocr_engine():
-    """The process-wide RapidOCR engine (its models load once), with :data:`RAPIDOCR_PARAMS`."""
+
+def rapidocr_backend() -> str:
+    """The backend :func:`rapidocr_engine` uses: ``"onnxruntime"`` unless :data:`OCR_BACKEND_ENV` says ``"openvino"``."""
+    import importlib.util
+    import os
+
+    want = os.environ.get(OCR_BACKEND_ENV, "").strip().lower() or "onnxruntime"
+    if want not in OCR_BACKENDS:
+        raise GraphmieError("E021", None, key=OCR_BACKEND_ENV, section="the environment",
+                            expected="one of " + ", ".join(OCR_BACKENDS), value=want)
+    if want == "openvino" and importlib.util.find_spec("openvino") is None:
+        raise GraphmieError("E015", None, detail="openvino (pip install 'graphmie[openvino]'), asked for by "
+                                                 f"{OCR_BACKEND_ENV}=openvino")
+    return want
+
+
+def openvino_params() -> dict:
+    """RapidOCR parameters that run its installed detection and recognition models on OpenVINO."""
+    import rapidocr
+    from rapidocr import EngineType
+
+    models = Path(rapidocr.__file__).parent / "models"
+    det, rec = sorted(models.glob("*det*.onnx")), sorted(models.glob("*rec*.onnx"))
+    if len(det) != 1 or len(rec) != 1:
+        raise GraphmieError("E015", None, detail=f"one detection and one recognition model in {models} "
+                                                 f"(found {len(det)} and {len(rec)}) for the OpenVINO backend")
+    return {"Det.engine_type": EngineType.OPENVINO, "Rec.engine_type": EngineType.OPENVINO,
+            "Det.model_path": str(det[0]), "Rec.model_path": str(rec[0])}
+
+
+@lru_cache(maxsize=2)
+def _rapidocr_engine(backend: str):
     try:
         from rapidocr import RapidOCR
     except ImportError:
@@ -76,15 +111,24 @@ def rapidocr_engine():
     try:
         import cv2
 
-        cv2.setNumThreads(1)              # its crop warps otherwise contend with onnxruntime's threads
+        cv2.setNumThreads(1)              # its crop warps otherwise contend with the inference threads
     except ImportError:
         pass
-    try:
-        engine = RapidOCR(params=dict(RAPIDOCR_PARAMS))
-    except Exception:  # noqa: BLE001 - older rapidocr without these parameters
-        engine = RapidOCR()
+    if backend == "openvino":
+        engine = RapidOCR(params={**RAPIDOCR_PARAMS, **openvino_params()})
+    else:
+        try:
+            engine = RapidOCR(params=dict(RAPIDOCR_PARAMS))
+        except Exception:  # noqa: BLE001 - older rapidocr without these parameters
+            engine = RapidOCR()
     logging.getLogger("RapidOCR").setLevel(logging.ERROR)
     return engine
+
+
+def rapidocr_engine():
+    """The process-wide RapidOCR engine (its models load once per backend), with :data:`RAPIDOCR_PARAMS`
+    on :func:`rapidocr_backend`'s backend."""
+    return _rapidocr_engine(rapidocr_backend())
 
 
 def _quad_box(q) -> Box:
@@ -570,7 +614,10 @@ def cached_ocr_words(path: str | Path, engine: str = "rapidocr") -> tuple[list[O
     from graphmie.config import cache_dir
 
     path = Path(path)
-    key = hashlib.sha256(path.read_bytes() + repr((engine, sorted(RAPIDOCR_PARAMS.items()))).encode()).hexdigest()
+    settings = (engine, sorted(RAPIDOCR_PARAMS.items()))
+    if engine == "rapidocr" and rapidocr_backend() != "onnxruntime":
+        settings += (rapidocr_backend(),)                # onnxruntime keeps the keys of earlier caches
+    key = hashlib.sha256(path.read_bytes() + repr(settings).encode()).hexdigest()
     cache = cache_dir("form") / "ocr" / f"{engine}_{key[:24]}.json"
     if cache.exists():
         rec = json.loads(cache.read_text())
