@@ -615,8 +615,9 @@ def cached_ocr_words(path: str | Path, engine: str = "rapidocr") -> tuple[list[O
 
     path = Path(path)
     settings = (engine, sorted(RAPIDOCR_PARAMS.items()))
-    if engine == "rapidocr" and rapidocr_backend() != "onnxruntime":
-        settings += (rapidocr_backend(),)                # onnxruntime keeps the keys of earlier caches
+    backend = rapidocr_backend() if engine == "rapidocr" else None
+    if backend not in (None, "onnxruntime"):
+        settings += (backend,)                           # onnxruntime keeps the keys of earlier caches
     key = hashlib.sha256(path.read_bytes() + repr(settings).encode()).hexdigest()
     cache = cache_dir("form") / "ocr" / f"{engine}_{key[:24]}.json"
     if cache.exists():
