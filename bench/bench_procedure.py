@@ -19,7 +19,7 @@ Recipe adaptation and the tuned encoder (issue 17) are rows of ``bench/results/p
 
     python3 -m bench.bench_procedure --row NAME --seeds 31 32 [--adapt none|pretrain|joint]
         [--labels mapped|separate] [--adapt-epochs 5] [--recipes-per-epoch 0] [--recipe-weight 1.0]
-        [--encoder frozen|lora] [--lora-epochs 2] [--lora-lr 5e-4] [--head-lr 2e-4] [--lora-rank 8]
+        [--encoder frozen|lora] [--lora-epochs 2] [--lora-lr 5e-4] [--head-lr 2e-4] [--lora-rank 8] [--lora-alpha 16]
         [--purpose selection|confirmation] [--no-ablation | --ablation-only]
 
 A row keeps its seeds: running it again with other seeds adds them (its settings must be the
@@ -173,6 +173,7 @@ def main(argv=None) -> int:
     row.add_argument("--recipe-weight", type=float, default=DEFAULT_ADAPTATION["recipe_weight"])
     row.add_argument("--encoder", choices=("frozen", "lora"), default="frozen")
     row.add_argument("--lora-rank", type=int, default=DEFAULT_ENCODER["rank"])
+    row.add_argument("--lora-alpha", type=float, default=DEFAULT_ENCODER["alpha"])
     row.add_argument("--lora-epochs", type=int, default=DEFAULT_ENCODER["epochs"])
     row.add_argument("--lora-lr", type=float, default=DEFAULT_ENCODER["lr"])
     row.add_argument("--head-lr", type=float, default=DEFAULT_ENCODER["head_lr"])
@@ -240,8 +241,8 @@ def run_row(args) -> int:
     adaptation = {**DEFAULT_ADAPTATION, "mode": args.adapt, "labels": args.labels, "epochs": args.adapt_epochs,
                   "lr": args.adapt_lr, "recipes_per_epoch": args.recipes_per_epoch,
                   "recipe_weight": args.recipe_weight, "recipes": str(args.recipes)}
-    encoder = {**DEFAULT_ENCODER, "tune": args.encoder, "rank": args.lora_rank, "epochs": args.lora_epochs,
-               "lr": args.lora_lr, "head_lr": args.head_lr}
+    encoder = {**DEFAULT_ENCODER, "tune": args.encoder, "rank": args.lora_rank, "alpha": args.lora_alpha,
+               "epochs": args.lora_epochs, "lr": args.lora_lr, "head_lr": args.head_lr}
     settings = {"model": {**DEFAULT_MODEL, **args.model}, "training": {**DEFAULT_TRAINING, "epochs": args.epochs},
                 "adaptation": {k: v for k, v in adaptation.items() if k not in ("recipes", "limit")},
                 "encoder": encoder, "folds": args.folds,
