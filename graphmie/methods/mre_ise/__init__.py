@@ -102,7 +102,7 @@ class MREISE(Method):
                   "type_source": "spacy", "type_tagger": "entity_mner", "members": []},
         "training": {"epochs": 3, "batch_size": 32, "lr_encoder": 5e-5, "lr_head": 1e-3, "gib_weight": 0.01,
                      "topic_weight": 0.05, "gate_weight": 0.1, "seed": 13, "threads": 1, "warmup": 0.06, "init_from": "",
-                     "device": "cpu"},
+                     "device": "cpu", "distill_from": "", "distill_weight": 0.5, "distill_temperature": 2.0},
     }
     #: ``caption_source`` "" = the one the checkpoint was trained with; ``limit`` 0 = all rows
     eval_options = {"threads": 1, "caption_source": "", "limit": 0}
@@ -119,6 +119,10 @@ class MREISE(Method):
     @classmethod
     def resolve_config(cls, config: dict | None, source=None) -> dict:
         cfg = super().resolve_config(config, source)
+        t = cfg["training"]
+        if not 0.0 <= t["distill_weight"] <= 1.0 or not t["distill_temperature"] > 0:
+            raise GraphmieError("E009", source, detail=f"training.distill_weight {t['distill_weight']} must lie in "
+                                f"[0, 1] and training.distill_temperature {t['distill_temperature']} be > 0")
         if cfg["model"]["type_source"] not in TYPE_SOURCES:
             raise GraphmieError("E021", source, key="type_source", section="[model]",
                                 expected=" or ".join(map(repr, TYPE_SOURCES)), value=cfg["model"]["type_source"])

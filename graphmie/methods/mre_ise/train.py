@@ -51,6 +51,33 @@ def with_reversed_pairs(samples, share: float, seed: int) -> tuple[list, int]:
     return samples + extra, len(extra)
 
 
+def teacher_logits(method, spec: str, cfg: dict, labels: list[str], vocab: list[str], samples, p: Prepared):
+    """Logits [N, C] of the trained post model ``spec`` (a shipped name or a path; an average of seeds
+    included) on every row of ``p``: the soft targets of ``training.distill_from``. The teacher must read
+    the same inputs as the model being trained (``member_keys``), with the same labels and topic
+    vocabulary (E025 otherwise). Cached by the teacher's weights and the rows."""
+    from ...engine.cache import FeatureStore, content_key
+    from ...engine.checkpoint import read_sidecar
+    from ...errors import GraphmieError
+    from .samples import prepared_logits
+
+    ckpt = load_checkpoint(spec, spec, method=method.name)
+    sub = method.resolve_config(ckpt.config, ckpt.path)
+    bad = [".".join(k) for k in method.member_keys if sub[k[0]][k[1]] != cfg[k[0]][k[1]]]
+    if list(ckpt.meta["labels"]) != labels or list(ckpt.meta.get("vocab", [])) != vocab:
+        bad.append("labels or topic vocabulary")
+    if bad:
+        raise GraphmieError("E025", ckpt.path, detail=f"named as training.distill_from, but differs from the "
+                            f"model being trained in {', '.join(bad)}")
+    shas = [read_sidecar(ckpt.path)["weights_sha256"]] + list(sub["model"]["members"])
+    key = content_key(shas, [(s.tokens, s.head, s.tail, s.img_id, s.caption) for s in samples])
+    store = FeatureStore(CACHE, "teacher_logits")
+    teacher = method.from_checkpoint(ckpt) if key not in store else None
+    out = store.get(key, lambda: prepared_logits(teacher.model, p).half())
+    store.save()
+    return out.float(), ckpt.name
+
+
 def train(method, config: dict, out_dir: Path) -> dict:
     from ...data.mnre import load_rel2id, load_split
     from ...evaluation.mre import mre_scores
@@ -81,7 +108,12 @@ def train(method, config: dict, out_dir: Path) -> dict:
     trainer = Trainer(epochs=t["epochs"], seed=t["seed"], threads=t["threads"], device=t["device"],
                       schedule="linear", warmup=t["warmup"], weight_decay=0.01, clip=1.0, eval_every=t["epochs"],
                       desc="mre_ise")
-    trainer.seed_everything()
+    soft, teacher = None, ""
+    if t["distill_from"]:     # distillation: the teacher's tempered label distribution beside the gold label
+        soft, teacher = teacher_logits(method, t["distill_from"], cfg, labels, vocab, train_s, train_p)
+        soft = soft.to(t["device"])
+    temp, alpha = t["distill_temperature"], t["distill_weight"]
+    trainer.seed_everything()          # after the teacher: its loading draws no numbers the training would
     model = method.build_model(cfg, enc, len(labels), vocab)
     if t["init_from"]:        # continue from a checkpoint of the same architecture / labels / vocab
         load_state_into(model, load_checkpoint(t["init_from"], method.default_weights, method=method.name),
@@ -93,7 +125,12 @@ def train(method, config: dict, out_dir: Path) -> dict:
     def step(rows):
         b = make_batch(train_p, rows, model, device)
         logits, aux, _ = model(**b)
-        return loss(logits, aux, y[rows], t["gib_weight"], t["topic_weight"], t["gate_weight"])
+        out = loss(logits, aux, y[rows], t["gib_weight"], t["topic_weight"], t["gate_weight"])
+        if soft is not None:
+            kd = torch.nn.functional.kl_div(torch.log_softmax(logits / temp, -1), torch.softmax(soft[rows] / temp, -1),
+                                            reduction="batchmean") * temp * temp
+            out = (1 - alpha) * out + alpha * kd
+        return out
 
     dev = {}
 
@@ -109,7 +146,7 @@ def train(method, config: dict, out_dir: Path) -> dict:
                       steps_per_epoch=(len(train_p.labels) + t["batch_size"] - 1) // t["batch_size"],
                       evaluate=evaluate)
     metrics = dict(dev, split=d["dev_split"], train_rows=len(train_s), reversed_rows=n_reversed, skipped_train=len(skipped),
-                   skipped_dev=len(dev_skipped), prep_s=round(t_prep, 1), train_s=round(time.time() - t0, 1),
+                   skipped_dev=len(dev_skipped), distilled_from=teacher, prep_s=round(t_prep, 1), train_s=round(time.time() - t0, 1),
                    loss_history=[r["loss"] for r in fit.history])
     out_dir = Path(out_dir)
     record = {"dev_metrics": metrics, "trained_on": f"{data_dir} split {d['train_split']}",

@@ -104,6 +104,9 @@ def test_config_keys_are_checked():
         MREISE.resolve_config({"training": {"epohcs": 2}})
     with pytest.raises(GraphmieError, match="E021"):
         MREISE.resolve_config({"model": {"use_gib": "yes"}})
+    for bad in ({"distill_weight": 1.5}, {"distill_temperature": 0.0}):
+        with pytest.raises(GraphmieError, match="E009"):
+            MREISE.resolve_config({"training": bad})
     from graphmie.config import load_config
 
     cfg = MREISE.resolve_config(load_config(REPO / "configs" / "post_mre_ise.toml"))
@@ -185,3 +188,36 @@ def test_members_average_models_and_refuse_a_model_of_other_input(tmp_path):
     for bad in ([""], [3]):
         with pytest.raises(GraphmieError, match="E021"):
             MREISE.from_checkpoint(owner("bad", bad))
+
+
+def test_distillation_follows_the_teacher_and_refuses_one_of_other_input(tmp_path, monkeypatch):
+    """``training.distill_from``: with the whole weight on the teacher, the model learns the teacher's labels
+    (a teacher trained to call every pair member_of), not the gold ones; the soft targets are cached by the
+    teacher's weights and rows; a teacher that reads other input is E025."""
+    monkeypatch.setenv("GRAPHMIE_CACHE", str(tmp_path / "cache"))
+    data = write_mnre(tmp_path)
+    (data / "mnre_y.txt").write_text("\n".join([GOOD, OTHER.replace("'None'", "'/per/org/member_of'")] * 6) + "\n")
+    (data / "captions" / "llavanext_y.json").write_text((data / "captions" / "llavanext_x.json").read_text())
+    fast = {"epochs": 6, "lr_head": 1e-2, "lr_encoder": 1e-3}
+    teacher = tmp_path / "teacher"
+    t = PostTask.train({**tiny_config(data, **fast), "data": {"dir": str(data), "train_split": "y", "dev_split": "x"}},
+                       teacher)
+    assert t["accuracy"] == 0.5                                    # it calls every pair member_of
+    gold = PostTask.train(tiny_config(data, **fast), tmp_path / "gold")
+    assert gold["accuracy"] == 1.0 and gold["distilled_from"] == ""
+    student = PostTask.train(tiny_config(data, distill_from=str(teacher), distill_weight=1.0, distill_temperature=1.0,
+                                         **fast), tmp_path / "student")
+    assert student["accuracy"] == 0.5 and student["distilled_from"] == "teacher"
+    assert (tmp_path / "cache" / "post" / "teacher_logits.pt").exists()
+    # a second run reads the cached soft targets: the teacher is not loaded again
+    monkeypatch.setattr(MREISE, "from_checkpoint", classmethod(lambda cls, ckpt: pytest.fail("teacher reloaded")))
+    again = PostTask.train(tiny_config(data, distill_from=str(teacher), distill_weight=1.0, distill_temperature=1.0,
+                                       **fast), tmp_path / "again")
+    assert again["loss_history"] == student["loss_history"]
+    monkeypatch.undo()
+    monkeypatch.setenv("GRAPHMIE_CACHE", str(tmp_path / "cache"))
+    other = tiny_config(data, distill_from=str(teacher))
+    other["model"]["typed_markers"] = True
+    with pytest.raises(GraphmieError, match="E025") as err:
+        PostTask.train(other, tmp_path / "typed")
+    assert "model.typed_markers" in str(err.value) and "distill_from" in str(err.value)
