@@ -5,6 +5,8 @@ row over several seeds with the spread, and paired differences between rows over
     python3 -m bench.bench_post_recipe --ship text_only_lora 13 post_mre_ise_text   # ship one run
     python3 -m bench.bench_post_recipe --ship text_only_lora 15 post_mre_ise_text_trio post_mre_ise_text \
         post_mre_ise_text_s14                                                          # ... averaged with others
+    python3 -m bench.bench_post_recipe --rows text_only_lora_kd --seeds 13 14 15 --jobs 3   # students of the trio
+    python3 -m bench.bench_post_recipe --ship text_only_lora_kd 13 post_mre_ise_text_kd
 
 Rows (``ROWS``): base (caption + cross-modal graph + GIB + topics, top 2 MiniLM layers tuned), typed (typed
 entity markers), gate (the consistency gate), text_only, text_only_reversed (reversed pairs in training),

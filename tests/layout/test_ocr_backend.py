@@ -53,7 +53,11 @@ def test_openvino_reads_the_same_words_as_onnxruntime(monkeypatch):
     a, b = words["onnxruntime"], words["openvino"]
     assert len(a) > 20                                  # the form has a few dozen words
     assert [w.text for w in a] == [w.text for w in b]
-    assert all(abs(p - q) <= 2.0 for wa, wb in zip(a, b) for p, q in zip(wa.box.to_list(), wb.box.to_list()))
+    # the backends' kernels differ by CPU (on an AVX-512 EPYC the edges move by up to 5 px, a sixth of a line):
+    # the same words, each edge within a quarter of the word's height
+    for wa, wb in zip(a, b):
+        height = wa.box.to_list()[3] - wa.box.to_list()[1]
+        assert max(abs(p - q) for p, q in zip(wa.box.to_list(), wb.box.to_list())) <= 0.25 * height, wa.text
 
 
 @needs_openvino

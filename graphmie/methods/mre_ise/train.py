@@ -57,7 +57,7 @@ def teacher_logits(method, spec: str, cfg: dict, labels: list[str], vocab: list[
     the same inputs as the model being trained (``member_keys``), with the same labels and topic
     vocabulary (E025 otherwise). Cached by the teacher's weights and the rows."""
     from ...engine.cache import FeatureStore, content_key
-    from ...engine.checkpoint import read_sidecar
+    from ...engine.checkpoint import read_sidecar, resolve_checkpoint
     from ...errors import GraphmieError
     from .samples import prepared_logits
 
@@ -69,7 +69,7 @@ def teacher_logits(method, spec: str, cfg: dict, labels: list[str], vocab: list[
     if bad:
         raise GraphmieError("E025", ckpt.path, detail=f"named as training.distill_from, but differs from the "
                             f"model being trained in {', '.join(bad)}")
-    shas = [read_sidecar(ckpt.path)["weights_sha256"]] + list(sub["model"]["members"])
+    shas = [read_sidecar(resolve_checkpoint(m, m))["weights_sha256"] for m in [ckpt.path, *sub["model"]["members"]]]
     key = content_key(shas, [(s.tokens, s.head, s.tail, s.img_id, s.caption) for s in samples])
     store = FeatureStore(CACHE, "teacher_logits")
     teacher = method.from_checkpoint(ckpt) if key not in store else None
