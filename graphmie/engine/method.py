@@ -60,13 +60,12 @@ class Method:
     #: (``(section, key)``) every member must share with the checkpoint that lists it
     member_keys: tuple = ()
 
-    @classmethod
-    def load_member(cls, spec, owner: Checkpoint, cfg: dict) -> "Method":
-        """Member ``spec`` of ``owner``'s ensemble (``model.members``: a shipped name, or a path relative to
-        ``owner``'s folder): a checkpoint of this method that agrees with ``cfg`` on :attr:`member_keys`
-        and is itself no ensemble. A bad spec is E021, a member that does not fit E025."""
+    @staticmethod
+    def member_path(spec, owner: Checkpoint) -> Path:
+        """Where member ``spec`` of ``owner``'s ensemble is: a path relative to ``owner``'s folder when one
+        exists there, else ``spec`` itself (a shipped name or a path). A spec that is no name is E021."""
         from ..errors import GraphmieError
-        from .checkpoint import load_checkpoint, path_exists
+        from .checkpoint import path_exists
 
         if not isinstance(spec, str) or not spec.strip():
             raise GraphmieError("E021", owner.path, key="members", section="[model]",
@@ -74,7 +73,17 @@ class Method:
         p = Path(spec)
         if not p.is_absolute() and owner.path is not None and path_exists(Path(owner.path).parent / p):
             p = Path(owner.path).parent / p
-        ckpt = load_checkpoint(p, spec, method=cls.name)
+        return p
+
+    @classmethod
+    def load_member(cls, spec, owner: Checkpoint, cfg: dict) -> "Method":
+        """Member ``spec`` of ``owner``'s ensemble (``model.members``, found by :meth:`member_path`): a
+        checkpoint of this method that agrees with ``cfg`` on :attr:`member_keys` and is itself no
+        ensemble. A bad spec is E021, a member that does not fit E025."""
+        from ..errors import GraphmieError
+        from .checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(cls.member_path(spec, owner), spec, method=cls.name)
         sub = cls.resolve_config(ckpt.config, ckpt.path)
         bad = [".".join(k) for k in cls.member_keys if sub[k[0]][k[1]] != cfg[k[0]][k[1]]]
         if sub["model"].get("members"):

@@ -69,7 +69,8 @@ def teacher_logits(method, spec: str, cfg: dict, labels: list[str], vocab: list[
     if bad:
         raise GraphmieError("E025", ckpt.path, detail=f"named as training.distill_from, but differs from the "
                             f"model being trained in {', '.join(bad)}")
-    shas = [read_sidecar(resolve_checkpoint(m, m))["weights_sha256"] for m in [ckpt.path, *sub["model"]["members"]]]
+    members = [resolve_checkpoint(method.member_path(m, ckpt), m) for m in sub["model"]["members"]]
+    shas = [read_sidecar(w)["weights_sha256"] for w in [ckpt.path, *members]]
     key = content_key(shas, [(s.tokens, s.head, s.tail, s.img_id, s.caption) for s in samples])
     store = FeatureStore(CACHE, "teacher_logits")
     teacher = method.from_checkpoint(ckpt) if key not in store else None

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from graphmie.document import Document, Entity
-from graphmie.engine.checkpoint import load_checkpoint
+from graphmie.engine.checkpoint import copy_with_members, load_checkpoint
 from graphmie.errors import GraphmieError
 from graphmie.methods.mre_ise import MREISE
 from graphmie.tasks.post import PostTask
@@ -221,3 +221,8 @@ def test_distillation_follows_the_teacher_and_refuses_one_of_other_input(tmp_pat
     with pytest.raises(GraphmieError, match="E025") as err:
         PostTask.train(other, tmp_path / "typed")
     assert "model.typed_markers" in str(err.value) and "distill_from" in str(err.value)
+    # a teacher that averages members named relative to its own folder (as model.members allows)
+    pair = copy_with_members(teacher / "model.safetensors", teacher / "pair.safetensors", ["model.safetensors"])
+    averaged = PostTask.train(tiny_config(data, distill_from=str(pair), distill_weight=1.0, distill_temperature=1.0,
+                                          **fast), tmp_path / "averaged")
+    assert averaged["accuracy"] == 0.5 and averaged["distilled_from"] == "pair"
